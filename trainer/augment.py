@@ -1,0 +1,52 @@
+"""The training-only augmentation: Keras preprocessing layers on normalised batches."""
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from trainer import preprocessing
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+  """Augmentation strengths; 0 (or False) leaves a layer out.
+
+  Attributes:
+    rotation: max degrees either way (RandomRotation).
+    brightness: (lo, hi) added delta as a fraction of the value range (RandomBrightness).
+    zoom: max zoom fraction in or out (RandomZoom).
+    flip: random horizontal flip (RandomFlip).
+    shift: max translation as a fraction of width and height (RandomTranslation).
+  """
+
+  rotation: float = 0.0
+  brightness: tuple[float, float] = (0.0, 0.0)
+  zoom: float = 0.0
+  flip: bool = False
+  shift: float = 0.0
+
+
+def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Sequential:
+  """Returns a float32 Sequential of the configured layers (identity if none).
+
+  The layers act only when called with training=True, and always compute in float32,
+  also under a mixed-precision policy.
+  """
+  stack = []
+  if config.flip:
+    stack.append(layers.RandomFlip('horizontal', seed=seed, dtype='float32'))
+  if config.rotation:
+    stack.append(layers.RandomRotation(config.rotation / 360.0, fill_mode='nearest',
+                                       seed=seed, dtype='float32'))
+  if config.zoom:
+    stack.append(layers.RandomZoom(config.zoom, fill_mode='nearest', seed=seed,
+                                   dtype='float32'))
+  if config.shift:
+    stack.append(layers.RandomTranslation(config.shift, config.shift, fill_mode='nearest',
+                                          seed=seed, dtype='float32'))
+  if any(config.brightness):
+    stack.append(layers.RandomBrightness(config.brightness,
+                                         value_range=preprocessing.VALUE_RANGE,
+                                         seed=seed, dtype='float32'))
+  return keras.Sequential(stack, name='augmentation')

@@ -1,0 +1,73 @@
+"""The callbacks of a training run."""
+
+import csv
+import math
+
+import keras
+
+from trainer.run_dir import RunDir
+
+MONITOR = 'val_accuracy'
+
+
+class TrainingDivergedError(RuntimeError):
+  """The loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+  """Stops training at the first non-finite batch loss and remembers where."""
+
+  def __init__(self):
+    super().__init__()
+    self.diverged_at = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    loss = (logs or {}).get('loss')
+    if loss is not None and not math.isfinite(float(loss)):
+      self.diverged_at = batch
+      self.model.stop_training = True
+
+
+class LogLearningRate(keras.callbacks.Callback):
+  """Adds the optimiser's current learning rate to each epoch's logs (history.csv)."""
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs['learning_rate'] = float(keras.ops.convert_to_numpy(
+          self.model.optimizer.learning_rate))
+
+
+def best_recorded(history_csv) -> float:
+  """The best val_accuracy in a history.csv so far (-inf if none), so that a resumed run
+  does not overwrite its best checkpoint with a worse epoch."""
+  try:
+    with open(history_csv) as f:
+      values = [float(row[MONITOR]) for row in csv.DictReader(f) if row.get(MONITOR)]
+  except FileNotFoundError:
+    return -math.inf
+  return max(values, default=-math.inf)
+
+
+def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor: float,
+          min_learning_rate: float, early_stopping_patience: int
+          ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss]:
+  """Returns the callbacks, and the NaN guard among them to check after fit()."""
+  nan_guard = StopOnNonFiniteLoss()
+  best = keras.callbacks.ModelCheckpoint(
+      run.best, monitor=MONITOR, mode='max', save_best_only=True)
+  best.best = best_recorded(run.history)
+  result = [nan_guard, LogLearningRate(), best]
+  if reduce_lr_patience:
+    result.append(keras.callbacks.ReduceLROnPlateau(
+        monitor=MONITOR, mode='max', factor=reduce_lr_factor,
+        patience=reduce_lr_patience, min_lr=min_learning_rate, verbose=1))
+  if early_stopping_patience:
+    result.append(keras.callbacks.EarlyStopping(
+        monitor=MONITOR, mode='max', patience=early_stopping_patience,
+        restore_best_weights=True, verbose=1))
+  if chief:
+    result += [keras.callbacks.TensorBoard(run.tensorboard),
+               keras.callbacks.CSVLogger(run.history, append=True)]
+  # Last, so that everything above has seen an epoch before it is saved for resumption.
+  result.append(keras.callbacks.BackupAndRestore(run.backup))
+  return result, nan_guard

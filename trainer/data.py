@@ -1,0 +1,100 @@
+"""The tf.data input pipeline: tfds.load -> cache -> shuffle -> batch -> [augment] -> prefetch.
+
+No Python runs per example: decoding, normalisation and augmentation are TensorFlow ops.
+"""
+
+from collections.abc import Callable
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
+from trainer import preprocessing
+
+AUTOTUNE = tf.data.AUTOTUNE
+SPLITS = ('train', 'validation', 'test')
+
+
+class DatasetNotBuiltError(FileNotFoundError):
+  """The requested fer_emotions config has not been built in the data dir."""
+
+
+def builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+  """Returns the built fer_emotions/<dataset> builder.
+
+  Raises:
+    DatasetNotBuiltError: with the command that builds it.
+  """
+  result = tfds.builder(f'fer_emotions/{dataset}', data_dir=data_dir)
+  if not result.is_prepared():
+    raise DatasetNotBuiltError(
+        f'fer_emotions/{dataset} is not built in {result.data_dir}. Build it once with:\n'
+        f'  python -m fer_tfds.build --manual_dir=../shared/data --config={dataset}'
+        + (f' --data_dir={data_dir}' if data_dir else ''))
+  return result
+
+
+def class_names(dataset_builder: tfds.core.DatasetBuilder) -> list[str]:
+  """Label names in output order, as the dataset defines them."""
+  return list(dataset_builder.info.features['label'].names)
+
+
+def pipeline(
+    dataset_builder: tfds.core.DatasetBuilder,
+    split: str,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    shuffle_buffer: int = 25_000,
+    augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    limit: int | None = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+  """Batches of (normalised float32 images, one-hot labels) from one split.
+
+  Args:
+    dataset_builder: a built fer_emotions builder.
+    split: 'train', 'validation' or 'test'.
+    batch_size: global batch size; training drops the last partial batch.
+    training: cache, shuffle each epoch and drop the remainder.
+    seed: shuffle seed.
+    shuffle_buffer: shuffle buffer size.
+    augment: applied to each batch after batch(), before prefetch; cache() comes first,
+      so every epoch sees fresh augmentations.
+    limit: keep only the first `limit` examples.
+    repeat: repeat forever (for a fixed --steps_per_epoch).
+  """
+  num_classes = dataset_builder.info.features['label'].num_classes
+  ds = dataset_builder.as_dataset(split=split, as_supervised=True)
+  if limit:
+    ds = ds.take(limit)
+  if training:
+    # Only the training split is cached: it is read many times, always to the end. An
+    # evaluation pass that stops early could otherwise leave a truncated cache behind.
+    ds = ds.cache()
+  if repeat:
+    ds = ds.repeat()
+  if training:
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.batch(batch_size, drop_remainder=training)
+
+  def to_model_input(images, labels):
+    images = preprocessing.normalise(images)
+    if augment is not None:
+      images = augment(images)
+    return images, tf.one_hot(labels, num_classes)
+
+  ds = ds.map(to_model_input, num_parallel_calls=AUTOTUNE)
+  options = tf.data.Options()
+  # The TFRecords are a single file per split: shard by example across workers.
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  options.deterministic = not training
+  return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def evaluation_pipelines(dataset_builder: tfds.core.DatasetBuilder, batch_size: int,
+                         limit: int | None = None) -> dict[str, tf.data.Dataset]:
+  """Un-augmented, unshuffled pipelines of every split, for validation and reports."""
+  return {split: pipeline(dataset_builder, split, batch_size, training=False, limit=limit)
+          for split in SPLITS}

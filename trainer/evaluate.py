@@ -1,0 +1,56 @@
+"""Re-writes a run's reports from its inference model:
+
+  python -m trainer.evaluate --run_dir=runs/<name>
+
+Everything else (dataset, batch size, augmentation for the samples grid) is read from
+the run's own flags.txt.
+"""
+
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+import keras
+
+from trainer import augment
+from trainer import data
+from trainer import flags_def
+from trainer import reports
+from trainer import run_dir
+from trainer import train
+
+FLAGS = flags.FLAGS
+
+
+def evaluate(run: run_dir.RunDir) -> dict:
+  """Evaluates `run`'s inference model on every split and writes its reports."""
+  dataset = data.builder(FLAGS.dataset, FLAGS.data_dir)
+  class_names = data.class_names(dataset)
+  splits = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
+  model = keras.models.load_model(run.inference_model, compile=False)
+  augmenter = augment.build_augmenter(train.augment_config(), seed=FLAGS.seed)
+  return reports.write_all(model, splits, class_names, run.history,
+                           reports.augmented_batch(augmenter, splits['train']), run.reports)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
+  for needed in (run.flags, run.inference_model):
+    if not needed.exists():
+      sys.exit(f'error: {needed} is missing: {run.root} is no finished trainer run.')
+  FLAGS(['evaluate', f'--flagfile={run.flags}', f'--run_dir={run.root}'])
+  try:
+    results = evaluate(run)
+  except data.DatasetNotBuiltError as e:
+    sys.exit(f'error: {e}')
+  print(f"Wrote {run.reports}: test accuracy {results['test']['accuracy']:.4f}, "
+        f"validation {results['validation']['accuracy']:.4f}, "
+        f"train {results['train']['accuracy']:.4f}.")
+
+
+if __name__ == '__main__':
+  flags_def.define_flags()
+  app.run(main)

@@ -1,0 +1,54 @@
+"""FERNet: 5 blocks of [Conv 4x4 + BatchNorm + ReLU] x2, MaxPool 2x2, Dropout; softmax."""
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from trainer import preprocessing
+
+DEFAULT_FILTERS = (32, 64, 128, 256, 512)
+
+
+def build_fernet(
+    num_classes: int,
+    filters: Sequence[int] = DEFAULT_FILTERS,
+    kernel_size: int = 4,
+    dropout: float = 0.5,
+    head_dropout: float = 0.0,
+    dtype_policy: str | None = None,
+) -> keras.Model:
+  """Builds FERNet for normalised (48, 48, 1) inputs.
+
+  Args:
+    num_classes: size of the softmax.
+    filters: filters of each block's two convolutions; one block per entry.
+    kernel_size: convolution kernel size.
+    dropout: dropout rate after each block.
+    head_dropout: dropout rate before the classifier.
+    dtype_policy: Keras dtype policy of the layers (default: the global policy). The
+      softmax always computes in float32.
+
+  Returns:
+    An uncompiled Keras model named 'fernet', outputs class probabilities (float32).
+  """
+  dtype = dtype_policy and keras.DTypePolicy(dtype_policy)
+  inputs = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
+  x = inputs
+  for block, width in enumerate(filters, start=1):
+    for conv in (1, 2):
+      # No conv bias: the BatchNorm that follows has its own offset.
+      x = layers.Conv2D(width, kernel_size, padding='same', use_bias=False,
+                        kernel_initializer='glorot_uniform', dtype=dtype,
+                        name=f'block{block}_conv{conv}')(x)
+      x = layers.BatchNormalization(dtype=dtype, name=f'block{block}_bn{conv}')(x)
+      x = layers.ReLU(dtype=dtype, name=f'block{block}_relu{conv}')(x)
+    x = layers.MaxPooling2D(2, dtype=dtype, name=f'block{block}_pool')(x)
+    x = layers.Dropout(dropout, dtype=dtype, name=f'block{block}_dropout')(x)
+  x = layers.Flatten(dtype=dtype, name='flatten')(x)
+  if head_dropout:
+    x = layers.Dropout(head_dropout, dtype=dtype, name='head_dropout')(x)
+  x = layers.Dense(num_classes, kernel_initializer='glorot_uniform', dtype=dtype,
+                   name='logits')(x)
+  outputs = layers.Activation('softmax', dtype='float32', name='probabilities')(x)
+  return keras.Model(inputs, outputs, name='fernet')

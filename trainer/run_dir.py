@@ -1,0 +1,85 @@
+"""The run directory layout (the trainer's output and the exporter's input) and the
+flags saved in it."""
+
+import dataclasses
+import pathlib
+
+from absl import flags
+
+# Flags that may change when a run is resumed; any other difference refuses the resume.
+RESUMABLE_CHANGES = frozenset({'epochs'})
+
+
+class RunDirMismatchError(ValueError):
+  """The run dir holds a run started with different flags."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+  """Paths inside one run directory."""
+
+  root: pathlib.Path
+
+  @property
+  def flags(self) -> pathlib.Path:
+    return self.root / 'flags.txt'
+
+  @property
+  def backup(self) -> pathlib.Path:
+    return self.root / 'backup'
+
+  @property
+  def best(self) -> pathlib.Path:
+    return self.root / 'checkpoints' / 'best.keras'
+
+  @property
+  def inference_model(self) -> pathlib.Path:
+    return self.root / 'inference.keras'
+
+  @property
+  def preprocessing(self) -> pathlib.Path:
+    return self.root / 'preprocessing.json'
+
+  @property
+  def history(self) -> pathlib.Path:
+    return self.root / 'history.csv'
+
+  @property
+  def tensorboard(self) -> pathlib.Path:
+    return self.root / 'tensorboard'
+
+  @property
+  def reports(self) -> pathlib.Path:
+    return self.root / 'reports'
+
+  def make(self) -> None:
+    """Creates the folders."""
+    for folder in (self.root, self.best.parent, self.reports):
+      folder.mkdir(parents=True, exist_ok=True)
+
+
+def serialize_flags(module) -> str:
+  """The flags defined by `module`, one `--name=value` a line (a valid --flagfile)."""
+  lines = [flag.serialize() for flag in flags.FLAGS.get_flags_for_module(module)]
+  return '\n'.join(sorted(line for line in lines if line)) + '\n'
+
+
+def _as_dict(text: str) -> dict[str, str]:
+  pairs = (line.lstrip('-').partition('=') for line in text.splitlines() if line.strip())
+  return {name: value for name, _, value in pairs}
+
+
+def check_resumable(saved: str, current: str) -> None:
+  """Raises RunDirMismatchError if `saved` and `current` flags differ beyond
+  RESUMABLE_CHANGES, naming each differing flag."""
+  old, new = _as_dict(saved), _as_dict(current)
+  differing = sorted(
+      name for name in old.keys() | new.keys()
+      if name not in RESUMABLE_CHANGES and old.get(name) != new.get(name))
+  if differing:
+    details = ', '.join(
+        f'--{name} was {old.get(name, "(unset)")!r}, now {new.get(name, "(unset)")!r}'
+        for name in differing)
+    raise RunDirMismatchError(
+        f'the run dir holds a run started with other flags ({details}). Resume it with '
+        'its own flags (--flagfile=<run_dir>/flags.txt) or choose another --run_dir.')
