@@ -49,4 +49,4 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Seq
     stack.append(layers.RandomBrightness(config.brightness,
                                          value_range=preprocessing.VALUE_RANGE,
                                          seed=seed, dtype='float32'))
-  return keras.Sequential(stack, name='augmentation')
+  return keras.Sequential(stack or [layers.Identity(dtype='float32')], name='augmentation')

@@ -2,6 +2,7 @@
 
 import csv
 import math
+import time
 
 import keras
 
@@ -37,6 +38,26 @@ class LogLearningRate(keras.callbacks.Callback):
           self.model.optimizer.learning_rate))
 
 
+class ProgressLog(keras.callbacks.Callback):
+  """One log line every `every` batches with throughput: progress for a run whose
+  output goes to a file (where Keras prints only one line per epoch)."""
+
+  def __init__(self, batch_size: int, every: int = 50):
+    super().__init__()
+    self._batch_size, self._every = batch_size, every
+    self._epoch, self._start = 0, 0.0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch, self._start = epoch, time.monotonic()
+
+  def on_train_batch_end(self, batch, logs=None):
+    if (batch + 1) % self._every == 0:
+      rate = (batch + 1) * self._batch_size / (time.monotonic() - self._start)
+      metrics = ' '.join(f'{k}={float(v):.4f}' for k, v in (logs or {}).items())
+      print(f'epoch {self._epoch + 1} batch {batch + 1}: {rate:.0f} images/s {metrics}',
+            flush=True)
+
+
 def best_recorded(history_csv) -> float:
   """The best val_accuracy in a history.csv so far (-inf if none), so that a resumed run
   does not overwrite its best checkpoint with a worse epoch."""
@@ -49,14 +70,20 @@ def best_recorded(history_csv) -> float:
 
 
 def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor: float,
-          min_learning_rate: float, early_stopping_patience: int
+          min_learning_rate: float, early_stopping_patience: int,
+          progress_batch_size: int | None = None
           ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss]:
-  """Returns the callbacks, and the NaN guard among them to check after fit()."""
+  """Returns the callbacks, and the NaN guard among them to check after fit().
+
+  progress_batch_size: add a ProgressLog for batches of this size (None: no log).
+  """
   nan_guard = StopOnNonFiniteLoss()
   best = keras.callbacks.ModelCheckpoint(
       run.best, monitor=MONITOR, mode='max', save_best_only=True)
   best.best = best_recorded(run.history)
   result = [nan_guard, LogLearningRate(), best]
+  if progress_batch_size:
+    result.append(ProgressLog(progress_batch_size))
   if reduce_lr_patience:
     result.append(keras.callbacks.ReduceLROnPlateau(
         monitor=MONITOR, mode='max', factor=reduce_lr_factor,

@@ -111,14 +111,16 @@ def train() -> dict | None:
         optimizer=make_optimizer(steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
         metrics=['accuracy'])
+  interactive = sys.stdout.isatty()  # else a log file: one line per epoch + ProgressLog
   callback_list, nan_guard = callbacks.build(
       run, chief=chief, reduce_lr_patience=FLAGS.reduce_lr_patience,
       reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
-      early_stopping_patience=FLAGS.early_stopping_patience)
+      early_stopping_patience=FLAGS.early_stopping_patience,
+      progress_batch_size=None if interactive else FLAGS.batch_size)
   training_model.fit(
       train_data, validation_data=evaluation['validation'], epochs=FLAGS.epochs,
       steps_per_epoch=FLAGS.steps_per_epoch, callbacks=callback_list,
-      verbose=1 if sys.stdout.isatty() else 2)
+      verbose=1 if interactive else 2)
   if nan_guard.diverged_at is not None:
     raise callbacks.TrainingDivergedError(
         f'the loss became NaN/inf (batch {nan_guard.diverged_at}); training stopped. '

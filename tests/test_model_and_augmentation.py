@@ -1,0 +1,49 @@
+"""FERNet's shape, size and dtypes; augmentation only while training."""
+
+import keras
+import numpy as np
+import pytest
+
+from trainer import augment
+from trainer import model
+
+
+def test_default_fernet_shape_and_parameter_count():
+  fernet = model.build_fernet(5)
+  assert fernet.input_shape == (None, 48, 48, 1)
+  assert fernet.output_shape == (None, 5)
+  convs = [l for l in fernet.layers if isinstance(l, keras.layers.Conv2D)]
+  assert len(convs) == 10 and all(c.kernel_size == (4, 4) for c in convs)
+  assert len([l for l in fernet.layers if isinstance(l, keras.layers.MaxPooling2D)]) == 5
+  widths = (1, 32, 32, 64, 64, 128, 128, 256, 256, 512, 512)
+  conv = sum(16 * a * b for a, b in zip(widths, widths[1:]))  # 4x4 kernels, no bias
+  batch_norm = 4 * sum(widths[1:])  # gamma, beta, moving mean and variance
+  assert fernet.count_params() == conv + batch_norm + 512 * 5 + 5 == 8_383_237
+
+
+@pytest.mark.parametrize('policy, compute', [('mixed_float16', 'float16'),
+                                             ('mixed_bfloat16', 'bfloat16')])
+def test_mixed_precision_keeps_float32_probabilities(policy, compute):
+  fernet = model.build_fernet(5, filters=(8, 8), dtype_policy=policy)
+  assert fernet.get_layer('block1_conv1').compute_dtype == compute
+  probabilities = fernet(np.zeros((2, 48, 48, 1), np.float32))
+  assert probabilities.dtype == 'float32'
+  np.testing.assert_allclose(np.sum(probabilities, axis=-1), 1.0, rtol=1e-3)
+
+
+def test_augmentation_changes_images_only_in_training():
+  augmenter = augment.build_augmenter(augment.AugmentConfig(
+      rotation=30, brightness=(-0.3, 0.3), zoom=0.2, flip=True, shift=0.2), seed=1)
+  assert [type(l).__name__ for l in augmenter.layers] == [
+      'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomBrightness']
+  images = np.random.default_rng(0).random((8, 48, 48, 1)).astype(np.float32)
+  np.testing.assert_array_equal(augmenter(images, training=False), images)
+  augmented = np.asarray(augmenter(images, training=True))
+  assert not np.allclose(augmented, images)
+  assert augmented.min() >= 0.0 and augmented.max() <= 1.0
+
+
+def test_no_augmentation_configured_is_the_identity():
+  augmenter = augment.build_augmenter(augment.AugmentConfig())
+  images = np.ones((2, 48, 48, 1), np.float32)
+  np.testing.assert_array_equal(augmenter(images, training=True), images)

@@ -1,0 +1,136 @@
+"""The trainer end to end on a tiny generated dataset: reports, resume, bad input."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO
+from trainer_helpers import run_trainer
+from trainer_helpers import TINY_FLAGS
+
+REPORT_FILES = ('metrics.json', 'classification_report.txt', 'confusion_matrix.png',
+                'curves.png', 'augmented_samples.png')
+
+
+def _epochs_logged(history_csv):
+  with open(history_csv) as f:
+    return [int(row['epoch']) for row in csv.DictReader(f)]
+
+
+def test_one_training_step_writes_the_whole_run_dir(tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}', '--epochs=1',
+                       '--steps_per_epoch=1', *TINY_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for name in ('flags.txt', 'checkpoints/best.keras', 'inference.keras',
+               'preprocessing.json', 'history.csv'):
+    assert (run_dir / name).is_file(), name
+  for name in REPORT_FILES:
+    assert (run_dir / 'reports' / name).stat().st_size > 0, name
+  metrics = json.loads((run_dir / 'reports' / 'metrics.json').read_text())
+  assert set(metrics) == {'train', 'validation', 'test', 'test_flip_tta'}
+  assert 0 <= metrics['test']['accuracy'] <= 1
+  spec = json.loads((run_dir / 'preprocessing.json').read_text())
+  assert spec['labels'] == ['angry', 'fearful', 'happy', 'neutral', 'sad']
+  assert spec['input']['normalisation'] == {'scale': 1 / 255, 'offset': 0.0}
+  # flags.txt is a valid flagfile: re-running with it finds the finished run.
+  again = run_trainer(f'--flagfile={run_dir / "flags.txt"}')
+  assert again.returncode == 0 and 'holds a finished run' in again.stdout
+  evaluated = run_trainer(f'--run_dir={run_dir}', module='trainer.evaluate')
+  assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+  assert json.loads((run_dir / 'reports' / 'metrics.json').read_text()) == metrics
+
+
+def test_inference_model_has_no_augmentation_and_is_float32(tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}', '--epochs=1',
+                       '--steps_per_epoch=1', '--precision=mixed_bfloat16', *TINY_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  model = keras.models.load_model(run_dir / 'inference.keras', compile=False)
+  assert not [layer for layer in model.layers if type(layer).__name__.startswith('Random')]
+  assert {layer.dtype_policy.name for layer in model.layers} == {'float32'}
+  x = np.random.default_rng(0).random((4, 48, 48, 1), np.float32)
+  np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+
+
+def test_interrupted_run_resumes_at_the_next_epoch(tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  args = [sys.executable, '-m', 'trainer', f'--data_dir={tiny_data_dir}',
+          f'--run_dir={run_dir}', '--epochs=40', '--steps_per_epoch=2', *TINY_FLAGS]
+  first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+  history = run_dir / 'history.csv'
+  deadline = time.time() + 240
+  while time.time() < deadline and (
+      not history.exists() or len(_epochs_logged(history)) < 3):
+    time.sleep(0.2)
+  first.send_signal(signal.SIGKILL)
+  first.wait()
+  done = len(set(_epochs_logged(history)))
+  assert 3 <= done < 40, 'the run was not interrupted mid-way'
+  second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert second.returncode == 0, second.stderr[-3000:]
+  first_epoch = next(line for line in second.stdout.splitlines()
+                     if line.startswith('Epoch '))
+  resumed_at = int(first_epoch.split()[1].split('/')[0])
+  assert done <= resumed_at <= done + 1  # the killed epoch may have been backed up
+  assert sorted(set(_epochs_logged(history))) == list(range(40))
+
+
+def test_run_dir_from_other_flags_is_refused(tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  base = (f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}', '--steps_per_epoch=1',
+          *TINY_FLAGS)
+  assert run_trainer(*base, '--epochs=1').returncode == 0
+  refused = run_trainer(*base, '--epochs=1', '--learning_rate=0.5')
+  assert refused.returncode != 0
+  assert "--learning_rate was '0.001', now '0.5'" in refused.stderr
+  assert 'Traceback' not in refused.stderr
+
+
+def test_missing_dataset_says_how_to_build_it(tmp_path):
+  result = run_trainer(f'--data_dir={tmp_path}', f'--run_dir={tmp_path / "run"}')
+  assert result.returncode != 0
+  assert 'python -m fer_tfds.build --manual_dir=' in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--precision=float64', 'precision'),
+    ('--brightness=0.5', 'brightness'),
+    ('--filters=32,64,x', 'filters'),
+    ('--reduce_lr_patience=3', 'lr_schedule=constant'),
+])
+def test_bad_flag_values_are_refused_clearly(tmp_path, flag, message):
+  extra = ('--lr_schedule=cosine',) if 'reduce_lr' in flag else ()
+  result = run_trainer(f'--run_dir={tmp_path}', flag, *extra)
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={tmp_path / "run"}',
+                       '--epochs=3', '--steps_per_epoch=2', '--learning_rate=1e30',
+                       '--optimizer=adam', '--weight_decay=0', *TINY_FLAGS)
+  assert result.returncode != 0
+  assert 'the loss became NaN/inf' in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('config', ['smoke', 'seed_baseline', 'seed_improved', 'fernet'])
+def test_shipped_flagfiles_parse_and_pass_the_checks(config):
+  from trainer import flags_def, train
+  from absl import flags
+  if 'dataset' not in flags.FLAGS:
+    flags_def.define_flags()
+  flags.FLAGS(['trainer', f'--flagfile={REPO / "configs" / f"{config}.cfg"}'])
+  train.check_flags()
+  assert flags.FLAGS.run_dir == f'runs/{config}'
