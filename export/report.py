@@ -1,0 +1,101 @@
+"""Measures each exported .tflite in the LiteRT interpreter: accuracy and macro F1 on the
+test split, agreement with the Keras model, file size and batch-1 latency."""
+
+import json
+import os
+import pathlib
+import platform
+import time
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from edge.litert_model import LiteRTModel
+
+
+def latency_ms(model: LiteRTModel, image: np.ndarray, runs: int) -> dict[str, float]:
+  """Median and p90 wall time of one predict() call, after a few warm-up calls."""
+  for _ in range(5):
+    model.predict(image)
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    model.predict(image)
+    times.append((time.perf_counter() - start) * 1000)
+  return {'median_ms': float(np.median(times)), 'p90_ms': float(np.percentile(times, 90))}
+
+
+def measure(path: pathlib.Path, images: np.ndarray, labels: np.ndarray,
+            keras_predicted: np.ndarray, latency_runs: int) -> dict:
+  """Accuracy, macro F1, agreement, size and latency of one .tflite file (1 thread)."""
+  model = LiteRTModel(path, num_threads=1)
+  predicted = np.array([model.predict(image).argmax() for image in images])
+  return {
+      'accuracy': float((predicted == labels).mean()),
+      'macro_f1': float(sk_metrics.f1_score(labels, predicted, average='macro')),
+      'agreement_with_keras': float((predicted == keras_predicted).mean()),
+      'size_bytes': path.stat().st_size,
+      'latency': latency_ms(model, images[0], latency_runs),
+      **model.quantization(),
+  }
+
+
+def keras_reference(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+  """The float Keras model's accuracy and macro F1 on the same images."""
+  predicted = probabilities.argmax(-1)
+  return {'accuracy': float((predicted == labels).mean()),
+          'macro_f1': float(sk_metrics.f1_score(labels, predicted, average='macro'))}
+
+
+def targets(report: dict) -> dict[str, bool]:
+  """The int8 targets: <= 0.5 pp accuracy loss, <= 1/4 of float32's size, >= 2x faster."""
+  int8, float32 = report['variants']['int8'], report['variants']['float32']
+  return {
+      'int8_accuracy_loss_at_most_0.5pp':
+          report['keras']['accuracy'] - int8['accuracy'] <= 0.005,
+      'int8_at_most_quarter_of_float32_size':
+          int8['size_bytes'] <= float32['size_bytes'] / 4,
+      'int8_at_least_2x_faster_than_float32':
+          float32['latency']['median_ms'] >= 2 * int8['latency']['median_ms'],
+  }
+
+
+def to_markdown(report: dict) -> str:
+  """report.json as a readable Markdown page."""
+  keras_accuracy = report['keras']['accuracy']
+  lines = [
+      f"# Export report: {report['run_dir']}",
+      '',
+      f"Test split of fer_emotions/{report['dataset']}: {report['test_examples']} images. "
+      f"Accuracy and F1 from the .tflite files in the LiteRT interpreter; latency at "
+      f"batch 1 on 1 thread, {report['latency_runs']} runs, on {report['machine']}.",
+      '',
+      '| model | size (KiB) | test accuracy | Δ vs Keras (pp) | macro F1 | agreement '
+      'with Keras | latency median (ms) | p90 (ms) |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      f"| Keras float32 | | {keras_accuracy:.4f} | | {report['keras']['macro_f1']:.4f} "
+      '| | | |',
+  ]
+  for name, v in report['variants'].items():
+    lines.append(
+        f"| {name}.tflite | {v['size_bytes'] / 1024:.0f} | {v['accuracy']:.4f} | "
+        f"{100 * (v['accuracy'] - keras_accuracy):+.2f} | {v['macro_f1']:.4f} | "
+        f"{v['agreement_with_keras']:.4f} | {v['latency']['median_ms']:.3f} | "
+        f"{v['latency']['p90_ms']:.3f} |")
+  lines += ['', '## int8 targets', '']
+  lines += [f"- {name.replace('_', ' ')}: {'met' if ok else 'MISSED'}"
+            for name, ok in report['targets'].items()]
+  lines += ['', '## Quantisation', '', report['quantisation_notes'], '']
+  return '\n'.join(lines)
+
+
+def machine() -> str:
+  """A short description of this machine for the report."""
+  return f'{platform.machine()} {platform.processor() or ""} {os.cpu_count()} CPUs'.replace(
+      '  ', ' ')
+
+
+def write(report: dict, out_dir: pathlib.Path) -> None:
+  """Writes report.json and report.md into `out_dir`."""
+  (out_dir / 'report.json').write_text(json.dumps(report, indent=2) + '\n')
+  (out_dir / 'report.md').write_text(to_markdown(report))
