@@ -1,0 +1,151 @@
+"""The exporter on a tiny trained run: every variant runs in LiteRT and agrees with Keras."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from edge import sidecar as edge_sidecar
+from edge.litert_model import LiteRTModel
+from export import convert
+from export import export
+from export import inputs
+from trainer_helpers import run_trainer
+
+
+@pytest.fixture(scope='module')
+def trained_run(tiny_data_dir, tmp_path_factory):
+  """A tiny FERNet trained long enough to predict more than one class."""
+  run_dir = tmp_path_factory.mktemp('export') / 'run'
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}',
+                       '--filters=8,16', '--batch_size=8', '--dropout=0', '--epochs=6',
+                       '--steps_per_epoch=8', '--learning_rate=3e-3', '--weight_decay=0')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return run_dir
+
+
+@pytest.fixture(scope='module')
+def exported(trained_run, tmp_path_factory):
+  out_dir = tmp_path_factory.mktemp('out') / 'models'
+  report = export.export(str(trained_run), str(out_dir), calibration_samples=40,
+                         latency_runs=5)
+  return out_dir, report
+
+
+def _probe_images(run_dir):
+  run = inputs.read_run(str(run_dir))
+  images, _ = inputs.load_split(run, 'train')
+  return images
+
+
+def test_every_variant_runs_in_litert_and_agrees_with_keras(trained_run, exported):
+  out_dir, report = exported
+  model = keras.models.load_model(trained_run / 'inference.keras', compile=False)
+  images = _probe_images(trained_run)
+  expected = model.predict(images, verbose=0)
+  assert len(set(expected.argmax(-1))) >= 2, 'precondition: the model must discriminate'
+  for variant in convert.VARIANTS:
+    lite = LiteRTModel(out_dir / f'{variant}.tflite')
+    got = np.array([lite.predict(image) for image in images])
+    agreement = (got.argmax(-1) == expected.argmax(-1)).mean()
+    min_agreement, max_error = {'float32': (1.0, 1e-4), 'float16': (0.98, 0.02),
+                                'dynamic': (0.9, 0.25), 'int8': (0.85, 0.25)}[variant]
+    assert agreement >= min_agreement, (variant, agreement)
+    assert np.abs(got - expected).max() < max_error, variant
+    assert variant in report['variants']
+
+
+def test_int8_model_is_integer_end_to_end_and_a_wrong_input_scale_would_show(
+    trained_run, exported):
+  out_dir, _ = exported
+  lite = LiteRTModel(out_dir / 'int8.tflite')
+  assert lite.quantization()['input_dtype'] == 'int8'
+  assert lite.quantization()['output_dtype'] == 'int8'
+  images = _probe_images(trained_run)
+  model = keras.models.load_model(trained_run / 'inference.keras', compile=False)
+  expected = model.predict(images, verbose=0).argmax(-1)
+  # Feeding raw 0..255 pixels instead of the normalised input must break agreement:
+  # the agreement assertion above is able to fail.
+  wrong = np.array([lite.predict(image * 255).argmax() for image in images])
+  assert (wrong == expected).mean() < 0.85
+
+
+def test_sidecar_round_trips_and_labels_file_matches(trained_run, exported):
+  out_dir, _ = exported
+  spec = edge_sidecar.load(out_dir / 'int8.tflite')
+  preprocessing = json.loads((trained_run / 'preprocessing.json').read_text())
+  assert list(spec.labels) == preprocessing['labels']
+  assert (out_dir / 'labels.txt').read_text().split() == preprocessing['labels']
+  assert spec.input_shape == (1, 48, 48, 1)
+  assert spec.scale == pytest.approx(1 / 255)
+  lite = LiteRTModel(out_dir / 'int8.tflite')
+  assert spec.variants['int8.tflite'] == lite.quantization()
+  pixels = np.full((48, 48), 255, np.uint8)
+  assert spec.normalise(pixels).max() == pytest.approx(1.0)
+
+
+def test_report_has_every_number_per_variant(exported):
+  out_dir, report = exported
+  on_disk = json.loads((out_dir / 'report.json').read_text())
+  assert on_disk == json.loads(json.dumps(report))
+  for variant in convert.VARIANTS:
+    measured = on_disk['variants'][variant]
+    for key in ('accuracy', 'macro_f1', 'agreement_with_keras', 'size_bytes'):
+      assert key in measured
+    assert measured['latency']['median_ms'] > 0
+    assert f'| {variant}.tflite |' in (out_dir / 'report.md').read_text()
+  assert set(on_disk['targets']) == {
+      'int8_accuracy_loss_at_most_0.5pp', 'int8_at_most_quarter_of_float32_size',
+      'int8_at_least_2x_faster_than_float32'}
+
+
+def test_existing_out_dir_is_refused_without_overwrite(trained_run, exported):
+  out_dir, _ = exported
+  result = run_trainer(f'--run_dir={trained_run}', f'--out_dir={out_dir}', module='export')
+  assert result.returncode != 0
+  assert 'pass --overwrite' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_run_dir_without_model_is_refused(tmp_path):
+  result = run_trainer(f'--run_dir={tmp_path}', f'--out_dir={tmp_path / "out"}',
+                       module='export')
+  assert result.returncode != 0
+  assert 'inference.keras is missing' in result.stderr and 'Traceback' not in result.stderr
+  assert not (tmp_path / 'out').exists()
+
+
+def _fake_run(tmp_path, trained_run, model):
+  run_dir = tmp_path / 'run'
+  run_dir.mkdir()
+  for name in ('flags.txt', 'preprocessing.json'):
+    (run_dir / name).write_text((trained_run / name).read_text())
+  model.save(run_dir / 'inference.keras')
+  return run_dir
+
+
+def test_model_with_wrong_input_shape_is_refused(tmp_path, trained_run):
+  inputs_ = keras.Input((32, 32, 1))
+  model = keras.Model(inputs_, keras.layers.Dense(5)(keras.layers.Flatten()(inputs_)))
+  with pytest.raises(export.ExportError, match=r'input \(32, 32, 1\).*expect'):
+    export.export(str(_fake_run(tmp_path, trained_run, model)), str(tmp_path / 'out'))
+  assert not (tmp_path / 'out').exists()
+
+
+@keras.saving.register_keras_serializable(package='tests')
+class SingularValues(keras.layers.Layer):
+  """An op outside the TFLite builtins: conversion must fail."""
+
+  def call(self, x):
+    return x + tf.reduce_sum(tf.linalg.svd(x[..., 0], compute_uv=False))
+
+
+def test_conversion_failure_leaves_no_output_dir(tmp_path, trained_run):
+  inputs_ = keras.Input((48, 48, 1))
+  x = keras.layers.Flatten()(SingularValues()(inputs_))
+  model = keras.Model(inputs_, keras.layers.Dense(5, activation='softmax')(x))
+  with pytest.raises(convert.ConversionError, match='converting to'):
+    export.export(str(_fake_run(tmp_path, trained_run, model)), str(tmp_path / 'out'),
+                  calibration_samples=10, latency_runs=2, eval_limit=4)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['run']
