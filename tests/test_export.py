@@ -15,25 +15,6 @@ from export import inputs
 from trainer_helpers import run_trainer
 
 
-@pytest.fixture(scope='module')
-def trained_run(tiny_data_dir, tmp_path_factory):
-  """A tiny FERNet trained long enough to predict more than one class."""
-  run_dir = tmp_path_factory.mktemp('export') / 'run'
-  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}',
-                       '--filters=8,16', '--batch_size=8', '--dropout=0', '--epochs=6',
-                       '--steps_per_epoch=8', '--learning_rate=3e-3', '--weight_decay=0')
-  assert result.returncode == 0, result.stderr[-3000:]
-  return run_dir
-
-
-@pytest.fixture(scope='module')
-def exported(trained_run, tmp_path_factory):
-  out_dir = tmp_path_factory.mktemp('out') / 'models'
-  report = export.export(str(trained_run), str(out_dir), calibration_samples=40,
-                         latency_runs=5)
-  return out_dir, report
-
-
 def _probe_images(run_dir):
   run = inputs.read_run(str(run_dir))
   images, _ = inputs.load_split(run, 'train')

@@ -48,7 +48,6 @@ def pipeline(
     shuffle_buffer: int = 25_000,
     augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
     limit: int | None = None,
-    repeat: bool = False,
 ) -> tf.data.Dataset:
   """Batches of (normalised float32 images, one-hot labels) from one split.
 
@@ -56,25 +55,23 @@ def pipeline(
     dataset_builder: a built fer_emotions builder.
     split: 'train', 'validation' or 'test'.
     batch_size: global batch size; training drops the last partial batch.
-    training: cache, shuffle each epoch and drop the remainder.
+    training: cache, repeat forever (fit() needs steps_per_epoch), shuffle, and drop
+      the remainder.
     seed: shuffle seed.
     shuffle_buffer: shuffle buffer size.
     augment: applied to each batch after batch(), before prefetch; cache() comes first,
       so every epoch sees fresh augmentations.
     limit: keep only the first `limit` examples.
-    repeat: repeat forever (for a fixed --steps_per_epoch).
   """
   num_classes = dataset_builder.info.features['label'].num_classes
   ds = dataset_builder.as_dataset(split=split, as_supervised=True)
   if limit:
     ds = ds.take(limit)
   if training:
-    # Only the training split is cached: it is read many times, always to the end. An
-    # evaluation pass that stops early could otherwise leave a truncated cache behind.
-    ds = ds.cache()
-  if repeat:
-    ds = ds.repeat()
-  if training:
+    # Only the training split is cached, and repeated right after: the cache is complete
+    # once the first pass ends, whether or not an epoch stops mid-way through the data.
+    # An evaluation pass that stopped early could leave a truncated cache behind.
+    ds = ds.cache().repeat()
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.batch(batch_size, drop_remainder=training)
 

@@ -92,7 +92,7 @@ def train() -> dict | None:
   in_dataset = FLAGS.augment_on == 'dataset'
   train_data = data.pipeline(
       dataset, 'train', FLAGS.batch_size, training=True, seed=FLAGS.seed,
-      shuffle_buffer=FLAGS.shuffle_buffer, repeat=bool(FLAGS.steps_per_epoch),
+      shuffle_buffer=FLAGS.shuffle_buffer,
       augment=(lambda x: augmenter(x, training=True)) if in_dataset else None)
   evaluation = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
   steps_per_epoch = FLAGS.steps_per_epoch or (
@@ -119,7 +119,7 @@ def train() -> dict | None:
       progress_batch_size=None if interactive else FLAGS.batch_size)
   training_model.fit(
       train_data, validation_data=evaluation['validation'], epochs=FLAGS.epochs,
-      steps_per_epoch=FLAGS.steps_per_epoch, callbacks=callback_list,
+      steps_per_epoch=steps_per_epoch, callbacks=callback_list,
       verbose=1 if interactive else 2)
   if nan_guard.diverged_at is not None:
     raise callbacks.TrainingDivergedError(

@@ -1,0 +1,169 @@
+"""`python -m edge {classify,video,bench}`: facial-expression recognition on a Raspberry Pi
+with LiteRT and OpenCV only (no TensorFlow)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from edge import images
+from edge import sidecar as sidecar_lib
+from edge import video as video_lib
+from edge.classifier import FaceClassifier
+from edge.classifier import annotate
+from edge.faces import HaarFaceDetector
+from edge.faces import WholeImage
+from edge.litert_model import ModelError
+
+# Where the shipped models are: the checkout's models/ folder, or the copy that
+# `pip install` puts under <prefix>/share/fer-edge/models.
+MODEL_DIRS = (pathlib.Path(__file__).resolve().parents[1] / 'models',
+              pathlib.Path(sys.prefix) / 'share' / 'fer-edge' / 'models')
+DEFAULT_MODEL = 'int8.tflite'
+
+
+def default_model() -> pathlib.Path:
+  """The shipped int8 model (the first MODEL_DIRS entry that has one)."""
+  for folder in MODEL_DIRS:
+    if (folder / DEFAULT_MODEL).is_file():
+      return folder / DEFAULT_MODEL
+  return MODEL_DIRS[0] / DEFAULT_MODEL
+
+
+def make_classifier(args) -> FaceClassifier:
+  """The classifier the flags ask for."""
+  detector = WholeImage() if getattr(args, 'no_detect', False) else HaarFaceDetector(
+      detect_width=args.detect_width)
+  return FaceClassifier(args.model, detector, num_threads=args.threads)
+
+
+def classify(args) -> int:
+  """Prints one JSON object per image; returns 1 if any image failed."""
+  classifier = make_classifier(args)
+  if args.annotate:
+    pathlib.Path(args.annotate).mkdir(parents=True, exist_ok=True)
+  failed = 0
+  for path in images.expand(args.paths):
+    record = {'file': str(path), 'faces': [], 'error': None}
+    try:
+      bgr = images.read_bgr(path)
+      faces = classifier.classify(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+      record['faces'] = [face.as_dict() for face in faces]
+      if not faces:
+        record['error'] = 'no face found (use --no-detect for already cropped faces)'
+      if args.annotate:
+        cv2.imwrite(str(pathlib.Path(args.annotate) / f'{path.stem}.png'),
+                    annotate(bgr, faces))
+    except images.ImageError as e:
+      record['error'] = str(e)
+    failed += record['error'] is not None
+    print(json.dumps(record), flush=True)
+  if failed:
+    print(f'{failed} image(s) failed; see their "error" field.', file=sys.stderr)
+  return 1 if failed else 0
+
+
+def _percentiles(times_ms: list[float]) -> dict[str, float]:
+  p50, p90, p99 = np.percentile(times_ms, [50, 90, 99])
+  return {'median_ms': round(float(p50), 3), 'p90_ms': round(float(p90), 3),
+          'p99_ms': round(float(p99), 3), 'fps': round(1000.0 / float(p50), 1)}
+
+
+def _time(function, runs: int) -> dict[str, float]:
+  for _ in range(min(10, runs)):
+    function()
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    function()
+    times.append((time.perf_counter() - start) * 1000)
+  return _percentiles(times)
+
+
+def bench(args) -> int:
+  """Prints latency of the model alone and of detect+classify on one frame, as JSON."""
+  cv2.setNumThreads(args.threads)
+  classifier = FaceClassifier(args.model, HaarFaceDetector(detect_width=args.detect_width),
+                              num_threads=args.threads)
+  if args.image:
+    frame = cv2.cvtColor(images.read_bgr(pathlib.Path(args.image)), cv2.COLOR_BGR2GRAY)
+  else:
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640), dtype=np.uint8)
+  face = np.full(classifier.sidecar.image_size, 128, np.uint8)
+
+  def detect_and_classify():
+    boxes = classifier.detector.detect(frame)
+    # With no face in the frame, still classify one crop: the cost of a frame with a face.
+    for box in boxes or [None]:
+      crop = face if box is None else frame[box.y:box.y + box.height,
+                                             box.x:box.x + box.width]
+      classifier.classify_face(crop)
+
+  result = {
+      'model': str(args.model), 'threads': args.threads,
+      'frame': f'{frame.shape[1]}x{frame.shape[0]}',
+      'faces_in_frame': len(classifier.detector.detect(frame)),
+      'model_only': _time(lambda: classifier.classify_face(face), args.runs),
+      'detect_and_classify': _time(detect_and_classify, args.runs),
+  }
+  print(json.dumps(result, indent=2))
+  return 0
+
+
+def video(args) -> int:
+  """Classifies every frame of a video or camera; prints FPS; returns 0 at its end."""
+  classifier = make_classifier(args)
+  return video_lib.run(classifier, args.source, output=args.output, show=args.show,
+                       max_frames=args.max_frames)
+
+
+def parser() -> argparse.ArgumentParser:
+  """The command line."""
+  main = argparse.ArgumentParser(prog='python -m edge', description=__doc__)
+  common = argparse.ArgumentParser(add_help=False)
+  common.add_argument('--model', type=pathlib.Path, default=default_model(),
+                      help='.tflite model with its model.json beside it '
+                      '(default: %(default)s)')
+  common.add_argument('--threads', type=int, default=1, help='CPU threads (default 1)')
+  common.add_argument('--detect-width', type=int, default=320,
+                      help='frames are downscaled to this width for face detection')
+  commands = main.add_subparsers(dest='command', required=True)
+  c = commands.add_parser('classify', parents=[common], help='classify image files')
+  c.add_argument('paths', nargs='+', help='image files or folders of images')
+  c.add_argument('--no-detect', action='store_true',
+                 help='each image is already a cropped face (like the dataset)')
+  c.add_argument('--annotate', metavar='DIR', help='write annotated copies here')
+  c.set_defaults(run=classify)
+  v = commands.add_parser('video', parents=[common], help='classify a video or camera')
+  v.add_argument('source', help='video file, camera index (0), or "picamera"')
+  v.add_argument('--output', help='write the annotated video here (.mp4/.avi)')
+  v.add_argument('--show', action='store_true', help='show a window (needs a GUI '
+                 'OpenCV build, not opencv-python-headless)')
+  v.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
+  v.add_argument('--no-detect', action='store_true', help='frames are cropped faces')
+  v.set_defaults(run=video)
+  b = commands.add_parser('bench', parents=[common], help='measure latency and FPS')
+  b.add_argument('--image', help='frame to detect faces in (default: a 640x480 noise '
+                 'frame, with one face crop classified per frame)')
+  b.add_argument('--runs', type=int, default=200, help='timed runs')
+  b.set_defaults(run=bench)
+  return main
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Runs a subcommand; clear one-line errors, never a stack trace, for bad input."""
+  args = parser().parse_args(argv)
+  try:
+    return args.run(args)
+  except (ModelError, sidecar_lib.SidecarError, images.ImageError,
+          video_lib.VideoError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    return 130
