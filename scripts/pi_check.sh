@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the light set in an emulated Raspberry Pi OS (Debian 12 arm64, Python 3.11, qemu-user)
+# and runs `edge classify` and `edge bench` on the shipped model there and here (x86), then checks
+# that the arm64 classifications equal the x86 ones. Needs root (the emulator uses chroot).
+#   scripts/pi_check.sh [OUT_DIR]     (default docs/pi_check)
+# Emulated timings are not Raspberry Pi timings: qemu translates every instruction.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PI_TOOL=${PI_TOOL:-../shared/tools/run-on-pi.sh}
+OUT=${1:-docs/pi_check}
+FACES=fer_tfds/fer_emotions/dummy_data/fer2013/test
+mkdir -p "$OUT"
+
+echo "== x86: $(uname -m), $(python3 --version)"
+python3 -m edge classify --no-detect "$FACES" > "$OUT/classify_x86.jsonl"
+python3 -m edge bench --runs 100 > "$OUT/bench_x86.json"
+
+echo "== emulated Raspberry Pi (arm64)"
+PI_RW=1 "$PI_TOOL" "$PWD" "
+  set -e
+  uname -m; python3 --version
+  pip install -q --no-deps . 2>&1 | grep -v 'running as root' || true
+  cd /tmp   # run the installed package and its installed models, not the checkout
+  python3 -m edge classify --no-detect /project/$FACES > /project/$OUT/classify_arm64.jsonl
+  python3 -m edge bench --runs 20 > /project/$OUT/bench_arm64.json
+  python3 -c 'import sys; assert \"tensorflow\" not in sys.modules'
+  pip list 2>/dev/null | grep -iE 'litert|opencv|numpy|pillow|tensorflow|fer-edge'
+" | tee "$OUT/pi_environment.txt"
+
+python3 - "$OUT" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+def faces(name):
+  return [(pathlib.Path(r['file']).name, r['faces']) for r in
+          map(json.loads, (out / name).read_text().splitlines())]
+x86, arm = faces('classify_x86.jsonl'), faces('classify_arm64.jsonl')
+assert len(x86) == len(arm) > 0, (len(x86), len(arm))
+same = sum(a == b for a, b in zip(x86, arm))
+print(f'{same}/{len(x86)} images: identical labels and probabilities on arm64 and x86')
+sys.exit(0 if same == len(x86) else 1)
+PY
