@@ -11,6 +11,19 @@ OUT=${1:-docs/pi_check}
 FACES=fer_tfds/fer_emotions/dummy_data/fer2013/test
 mkdir -p "$OUT"
 
+# qemu 10 from bookworm-backports registers itself through systemd's binfmt.d, which the
+# update-binfmts call in run-on-pi.sh does not know ("qemu-aarch64 not in database"):
+# register it directly, installing qemu first (the tool's first run) if needed.
+register_qemu() {
+  local conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  if [ -f $conf ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    cat $conf > /proc/sys/fs/binfmt_misc/register
+  fi
+}
+register_qemu
+[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || "$PI_TOOL" "$PWD" true || register_qemu
+
 echo "== x86: $(uname -m), $(python3 --version)"
 python3 -m edge classify --no-detect "$FACES" > "$OUT/classify_x86.jsonl"
 python3 -m edge bench --runs 100 > "$OUT/bench_x86.json"

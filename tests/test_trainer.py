@@ -127,10 +127,12 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):
 
 @pytest.mark.parametrize('config', ['smoke', 'seed_baseline', 'seed_improved', 'fernet'])
 def test_shipped_flagfiles_parse_and_pass_the_checks(config):
-  from trainer import flags_def, train
   from absl import flags
-  if 'dataset' not in flags.FLAGS:
-    flags_def.define_flags()
-  flags.FLAGS(['trainer', f'--flagfile={REPO / "configs" / f"{config}.cfg"}'])
-  train.check_flags()
-  assert flags.FLAGS.run_dir == f'runs/{config}'
+  from trainer import flags_def
+  from trainer import train
+
+  values = flags.FlagValues()
+  flags_def.define_flags(values)
+  values(['trainer', f'--flagfile={REPO / "configs" / f"{config}.cfg"}'])
+  train.check_flags(values)
+  assert values.run_dir == f'runs/{config}'

@@ -7,59 +7,60 @@ from trainer import devices
 _DATASETS = ['fer5_ck', 'fer5', 'fer7_ck', 'fer5_ck_dedup']
 
 
-def define_flags() -> None:
-  """Defines the trainer's flags (once per process)."""
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """Defines the trainer's flags in `flag_values` (the global FLAGS: once per process)."""
+  kw = {'flag_values': flag_values}
   # Data.
-  flags.DEFINE_enum('dataset', 'fer5_ck', _DATASETS, 'fer_emotions config to train on.')
+  flags.DEFINE_enum('dataset', 'fer5_ck', _DATASETS, 'fer_emotions config to train on.', **kw)
   flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: $TFDS_DATA_DIR or '
-                      '~/tensorflow_datasets).')
+                      '~/tensorflow_datasets).', **kw)
   flags.DEFINE_string('run_dir', None, 'Output folder: flags, checkpoints, models, '
-                      'reports. Running the same command again resumes it.', required=True)
+                      'reports. Running the same command again resumes it.', required=True, **kw)
   flags.DEFINE_integer('shuffle_buffer', 25_000, 'Shuffle buffer (>= train size: '
-                       'a full shuffle).')
-  flags.DEFINE_integer('seed', 42, 'Seed of shuffling, augmentation and initialisation.')
+                       'a full shuffle).', **kw)
+  flags.DEFINE_integer('seed', 42, 'Seed of shuffling, augmentation and initialisation.', **kw)
   # Model.
   flags.DEFINE_list('filters', ['32', '64', '128', '256', '512'],
-                    'Conv filters of each FERNet block (2 convs per block).')
-  flags.DEFINE_integer('kernel_size', 4, 'Conv kernel size.')
-  flags.DEFINE_float('dropout', 0.5, 'Dropout after each block.')
-  flags.DEFINE_float('head_dropout', 0.0, 'Dropout before the softmax layer.')
+                    'Conv filters of each FERNet block (2 convs per block).', **kw)
+  flags.DEFINE_integer('kernel_size', 4, 'Conv kernel size.', **kw)
+  flags.DEFINE_float('dropout', 0.5, 'Dropout after each block.', **kw)
+  flags.DEFINE_float('head_dropout', 0.0, 'Dropout before the softmax layer.', **kw)
   # Optimisation.
-  flags.DEFINE_enum('optimizer', 'adam', ['adam', 'adamw'], 'Optimiser.')
-  flags.DEFINE_float('learning_rate', 1e-3, 'Learning rate (the peak with a schedule).')
+  flags.DEFINE_enum('optimizer', 'adam', ['adam', 'adamw'], 'Optimiser.', **kw)
+  flags.DEFINE_float('learning_rate', 1e-3, 'Learning rate (the peak with a schedule).', **kw)
   flags.DEFINE_float('weight_decay', 1e-6, 'Decoupled weight decay of the optimiser '
-                     '(BatchNorm and bias excluded); 0 disables.')
+                     '(BatchNorm and bias excluded); 0 disables.', **kw)
   flags.DEFINE_enum('lr_schedule', 'constant', ['constant', 'cosine'],
-                    'constant (with --reduce_lr_patience) or cosine decay with warm-up.')
-  flags.DEFINE_float('warmup_epochs', 0.0, 'Linear warm-up with --lr_schedule=cosine.')
-  flags.DEFINE_float('label_smoothing', 0.0, 'Label smoothing of the cross-entropy.')
-  flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
-  flags.DEFINE_integer('epochs', 50, 'Maximum epochs.')
+                    'constant (with --reduce_lr_patience) or cosine decay with warm-up.', **kw)
+  flags.DEFINE_float('warmup_epochs', 0.0, 'Linear warm-up with --lr_schedule=cosine.', **kw)
+  flags.DEFINE_float('label_smoothing', 0.0, 'Label smoothing of the cross-entropy.', **kw)
+  flags.DEFINE_integer('batch_size', 64, 'Global batch size.', **kw)
+  flags.DEFINE_integer('epochs', 50, 'Maximum epochs.', **kw)
   flags.DEFINE_integer('steps_per_epoch', None, 'Limit steps per epoch (smoke runs); '
-                       'default: one pass over the train split.')
+                       'default: one pass over the train split.', **kw)
   flags.DEFINE_integer('eval_limit', None, 'Use only this many examples of each split '
-                       'for validation and reports (smoke runs); default: all.')
+                       'for validation and reports (smoke runs); default: all.', **kw)
   # Callbacks.
   flags.DEFINE_integer('reduce_lr_patience', 0, 'ReduceLROnPlateau patience in epochs '
-                       'on val_accuracy; 0 disables.')
-  flags.DEFINE_float('reduce_lr_factor', 0.1, 'ReduceLROnPlateau factor.')
-  flags.DEFINE_float('min_learning_rate', 1e-6, 'ReduceLROnPlateau floor.')
+                       'on val_accuracy; 0 disables.', **kw)
+  flags.DEFINE_float('reduce_lr_factor', 0.1, 'ReduceLROnPlateau factor.', **kw)
+  flags.DEFINE_float('min_learning_rate', 1e-6, 'ReduceLROnPlateau floor.', **kw)
   flags.DEFINE_integer('early_stopping_patience', 0, 'EarlyStopping patience on '
-                       'val_accuracy (restores the best weights); 0 disables.')
+                       'val_accuracy (restores the best weights); 0 disables.', **kw)
   # Augmentation (Keras preprocessing layers, training only).
-  flags.DEFINE_float('rotation', 0.0, 'RandomRotation: max degrees either way.')
+  flags.DEFINE_float('rotation', 0.0, 'RandomRotation: max degrees either way.', **kw)
   flags.DEFINE_list('brightness', ['0', '0'], 'RandomBrightness delta range lo,hi as a '
-                    'fraction of the value range, e.g. -0.2,0.2; 0,0 disables.')
-  flags.DEFINE_float('zoom', 0.0, 'RandomZoom: max fraction in or out.')
-  flags.DEFINE_bool('flip', False, 'RandomFlip horizontal.')
-  flags.DEFINE_float('shift', 0.0, 'RandomTranslation: max fraction of width/height.')
+                    'fraction of the value range, e.g. -0.2,0.2; 0,0 disables.', **kw)
+  flags.DEFINE_float('zoom', 0.0, 'RandomZoom: max fraction in or out.', **kw)
+  flags.DEFINE_bool('flip', False, 'RandomFlip horizontal.', **kw)
+  flags.DEFINE_float('shift', 0.0, 'RandomTranslation: max fraction of width/height.', **kw)
   flags.DEFINE_enum('augment_on', 'model', ['model', 'dataset'],
                     'Where augmentation runs: inside the training model (on the '
-                    'accelerator) or in the tf.data map after batch().')
+                    'accelerator) or in the tf.data map after batch().', **kw)
   # Devices.
   flags.DEFINE_enum('precision', 'auto', list(devices.PRECISIONS),
                     'auto: mixed_float16 on a GPU, float32 on a CPU (measured fastest '
-                    'there, see BENCHMARKS.md).')
+                    'there, see BENCHMARKS.md).', **kw)
   flags.DEFINE_enum('distribution', 'auto', list(devices.DISTRIBUTIONS),
                     'auto: multi_worker if TF_CONFIG is set, mirrored with several GPUs, '
-                    'else one_device.')
+                    'else one_device.', **kw)

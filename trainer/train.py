@@ -32,19 +32,19 @@ def augment_config() -> augment.AugmentConfig:
                                zoom=FLAGS.zoom, flip=FLAGS.flip, shift=FLAGS.shift)
 
 
-def check_flags() -> None:
+def check_flags(values: flags.FlagValues = FLAGS) -> None:
   """Raises app.UsageError for flag values that cannot work together."""
-  if len(FLAGS.brightness) != 2 or not all(
-      -1 <= float(v) <= 1 for v in FLAGS.brightness):
+  if len(values.brightness) != 2 or not all(
+      -1 <= float(v) <= 1 for v in values.brightness):
     raise app.UsageError('--brightness takes two numbers in [-1, 1], e.g. -0.2,0.2.')
-  if not FLAGS.filters or not all(v.isdigit() and int(v) > 0 for v in FLAGS.filters):
+  if not values.filters or not all(v.isdigit() and int(v) > 0 for v in values.filters):
     raise app.UsageError('--filters takes positive integers, e.g. 32,64,128,256,512.')
-  if len(FLAGS.filters) > 5:
+  if len(values.filters) > 5:
     raise app.UsageError('--filters: at most 5 blocks fit a 48x48 input (5 poolings).')
-  if FLAGS.reduce_lr_patience and FLAGS.lr_schedule != 'constant':
+  if values.reduce_lr_patience and values.lr_schedule != 'constant':
     raise app.UsageError('--reduce_lr_patience needs --lr_schedule=constant.')
   for name in ('batch_size', 'epochs'):
-    if FLAGS[name].value < 1:
+    if values[name].value < 1:
       raise app.UsageError(f'--{name} must be at least 1.')
 
 

@@ -1,0 +1,120 @@
+"""Writes RESULTS.md from finished run dirs and the shipped export report.
+
+  python benchmarks/results.py --runs=runs/fernet[,runs/seed_improved,...] \
+      --export_report=models/report.json [--out=RESULTS.md]
+
+Every number in RESULTS.md comes from the files this script reads; it copies each run's
+confusion matrix and curves to docs/results/<run>/ and plots accuracy vs. training time
+from the runs' TensorBoard logs.
+"""
+
+import json
+import pathlib
+import shutil
+
+from absl import app
+from absl import flags
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from tensorboard.backend.event_processing import event_accumulator
+
+_RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
+_EXPORT_REPORT = flags.DEFINE_string('export_report', 'models/report.json',
+                                     'report.json of the shipped export.')
+_OUT = flags.DEFINE_string('out', 'RESULTS.md', 'Where to write.')
+_ASSETS = pathlib.Path('docs/results')
+
+# The reference study (its paper's numbers, not measured here).
+STUDY = [
+    ('study: baseline (FER-2013)', {'test': 66.58}),
+    ('study: improved (+CK+)', {'train': 72.13, 'validation': 68.22, 'test': 68.17}),
+]
+
+
+def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
+  """(minutes since the first epoch's start, validation accuracy) per epoch."""
+  events = event_accumulator.EventAccumulator(str(run / 'tensorboard' / 'validation'))
+  events.Reload()
+  scalars = events.Scalars('epoch_accuracy')
+  train = event_accumulator.EventAccumulator(str(run / 'tensorboard' / 'train'))
+  train.Reload()
+  start = min(e.wall_time for e in train.Scalars('epoch_accuracy')) if train.Scalars(
+      'epoch_accuracy') else scalars[0].wall_time
+  first_epoch = scalars[0].wall_time - start  # approximate the first epoch's length
+  return ([(s.wall_time - start + first_epoch) / 60 for s in scalars],
+          [100 * s.value for s in scalars])
+
+
+def flag_value(run: pathlib.Path, name: str) -> str:
+  for line in (run / 'flags.txt').read_text().splitlines():
+    if line.startswith(f'--{name}='):
+      return line.split('=', 1)[1]
+  return ''
+
+
+def main(argv):
+  del argv
+  runs = [pathlib.Path(r) for r in _RUNS.value]
+  lines = ['# Results', '',
+           'Written by `python benchmarks/results.py --runs=' + ','.join(_RUNS.value) +
+           f' --export_report={_EXPORT_REPORT.value}` from the run dirs\' '
+           '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
+           'by `python -m trainer --flagfile=configs/<run>.cfg` on the machine named in '
+           '[BENCHMARKS.md](BENCHMARKS.md) (2-core CPU, no GPU).', '',
+           '## Accuracy (%) against the study', '',
+           '| model | epochs | train | validation | test | test, flip-TTA | test macro F1 '
+           '| test loss |', '|---|---:|---:|---:|---:|---:|---:|---:|']
+  for name, numbers in STUDY:
+    cells = [f"{numbers[k]:.2f}" if k in numbers else '' for k in
+             ('train', 'validation', 'test')]
+    lines.append(f'| {name} | | ' + ' | '.join(cells) + ' | | | |')
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for run in runs:
+    metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
+    epochs = len((run / 'history.csv').read_text().splitlines()) - 1
+    lines.append(
+        f"| `{run.name}` ({flag_value(run, 'dataset')}, filters "
+        f"{flag_value(run, 'filters')}) | {epochs} | "
+        f"{100 * metrics['train']['accuracy']:.2f} | "
+        f"{100 * metrics['validation']['accuracy']:.2f} | "
+        f"{100 * metrics['test']['accuracy']:.2f} | "
+        f"{100 * metrics['test_flip_tta']['accuracy']:.2f} | "
+        f"{100 * metrics['test']['macro_f1']:.2f} | {metrics['test']['loss']:.4f} |")
+    minutes, accuracy = validation_over_time(run)
+    ax.plot(minutes, accuracy, marker='o', label=run.name)
+    assets = _ASSETS / run.name
+    assets.mkdir(parents=True, exist_ok=True)
+    for png in ('confusion_matrix.png', 'curves.png'):
+      shutil.copy(run / 'reports' / png, assets / png)
+  ax.axhline(68.22, color='grey', ls='--', label='study (improved), validation')
+  ax.set(xlabel='training time (minutes, this CPU)', ylabel='validation accuracy (%)',
+         title='Validation accuracy vs. training time')
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  _ASSETS.mkdir(parents=True, exist_ok=True)
+  fig.savefig(_ASSETS / 'accuracy_vs_time.png', dpi=100)
+  plt.close(fig)
+  lines += ['', 'Losses are plain cross-entropy on the un-augmented split (no label '
+            'smoothing). flip-TTA averages the probabilities of each test image and its '
+            'mirror image.', '', '![accuracy vs time](docs/results/accuracy_vs_time.png)',
+            '']
+  for run in runs:
+    lines += [f'## `{run.name}`: per-class test report', '', '```',
+              (run / 'reports' / 'classification_report.txt').read_text().rstrip(), '```',
+              '', f'![confusion matrix](docs/results/{run.name}/confusion_matrix.png)', '',
+              f'![curves](docs/results/{run.name}/curves.png)', '']
+  report = pathlib.Path(_EXPORT_REPORT.value)
+  if report.exists():
+    markdown = report.with_suffix('.md').read_text().split('\n', 1)[1]
+    lines += ['## TFLite variants (the shipped export)', '',
+              f'From `{report.with_suffix(".md")}` (`python -m export`):', '',
+              markdown.replace('\n## ', '\n### ')]
+  pathlib.Path(_OUT.value).write_text('\n'.join(lines).rstrip() + '\n')
+  print(f'Wrote {_OUT.value}')
+
+
+if __name__ == '__main__':
+  app.run(main)
