@@ -13,7 +13,6 @@ import os
 import pathlib
 import platform
 import re
-import sys
 import tempfile
 import time
 import zipfile
@@ -21,9 +20,9 @@ import zipfile
 from absl import app
 from absl import flags
 import keras
-import numpy as np
 import tensorflow as tf
 
+import markdown_section
 from trainer import augment
 from trainer import data
 from trainer import model as fernet_model
@@ -136,8 +135,7 @@ def main(argv):
     return f'{100 * (rows[a] / rows[b] - 1):+.1f} %'
 
   table = '\n'.join([
-      SECTION,
-      f'## Input pipeline and training throughput (`python benchmarks/input_pipeline.py`)',
+      '## Input pipeline and training throughput (`python benchmarks/input_pipeline.py`)',
       '',
       f'Machine: {machine()}; TensorFlow {tf.__version__}, Keras {keras.__version__}. '
       f'Batch {BATCH}; augmentation: flip, ±{AUGMENT.rotation:g}° rotation, '
@@ -165,11 +163,7 @@ def main(argv):
       ' vs. float32 |',
       '',
   ])
-  out = pathlib.Path(_OUT.value)
-  text = out.read_text() if out.exists() else '# Benchmarks\n\n'
-  before = text.split(SECTION)[0]
-  after = text.split(SECTION)[2] if text.count(SECTION) >= 2 else ''
-  out.write_text(f'{before.rstrip()}\n\n{table}{SECTION}\n{after.lstrip()}')
+  markdown_section.replace_section(_OUT.value, SECTION, table)
   print(table)
 
 

@@ -120,8 +120,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
-    result = export(_RUN_DIR.value, _OUT_DIR.value, _OVERWRITE.value, _CALIBRATION.value,
-                    _LATENCY_RUNS.value, _EVAL_LIMIT.value)
+    export(_RUN_DIR.value, _OUT_DIR.value, _OVERWRITE.value, _CALIBRATION.value,
+           _LATENCY_RUNS.value, _EVAL_LIMIT.value)
   except (ExportError, inputs.RunDirError, convert.ConversionError) as e:
     sys.exit(f'error: {e}')
   print((pathlib.Path(_OUT_DIR.value) / 'report.md').read_text())

@@ -1,0 +1,71 @@
+"""`python -m edge bench` on the shipped models, written to BENCHMARKS.md.
+
+  python benchmarks/edge_bench.py [--models=models] [--manual_dir=../shared/data]
+
+The frame: a real FER-2013 test face (from the Kaggle archive) scaled to 160x160 and pasted
+onto a 640x480 grey canvas, so the detector finds one face and the classifier runs once per
+frame. One thread, as on one core of a Pi.
+"""
+
+import io
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+from absl import app
+from absl import flags
+from PIL import Image
+
+import markdown_section
+
+_MODELS = flags.DEFINE_string('models', 'models', 'Folder with the shipped models.')
+_MANUAL_DIR = flags.DEFINE_string('manual_dir', '../shared/data', 'Folder with fer2013.zip.')
+_OUT = flags.DEFINE_string('out', 'BENCHMARKS.md', 'Markdown file to update.')
+_RUNS = flags.DEFINE_integer('runs', 300, 'Timed runs per measurement.')
+SECTION = '<!-- edge_bench.py -->'
+
+
+def face_frame(manual_dir: str, path: pathlib.Path) -> None:
+  """Writes a 640x480 frame with one real face on it to `path`."""
+  with zipfile.ZipFile(pathlib.Path(manual_dir) / 'fer2013.zip') as archive:
+    name = sorted(n for n in archive.namelist() if n.startswith('test/happy/'))[0]
+    face = Image.open(io.BytesIO(archive.read(name))).convert('L').resize((160, 160))
+  canvas = Image.new('L', (640, 480), 90)
+  canvas.paste(face, (240, 160))
+  canvas.save(path)
+
+
+def bench(model: pathlib.Path, frame: pathlib.Path, runs: int) -> dict:
+  """The JSON that `python -m edge bench` prints."""
+  result = subprocess.run(
+      [sys.executable, '-m', 'edge', 'bench', '--model', str(model), '--image', str(frame),
+       '--threads', '1', '--runs', str(runs)], capture_output=True, text=True, check=True)
+  return json.loads(result.stdout)
+
+
+def main(argv):
+  del argv
+  rows = ['## Edge runner (`python benchmarks/edge_bench.py`)', '',
+          'One thread; the frame is 640x480 with one real face (detected by the Haar '
+          'cascade at 320 px width, then cropped, resized to 48x48 and classified). '
+          'Measured on the machine named above (x86), not on a Pi.', '',
+          '| model | faces found | model only: median / p90 / p99 ms (FPS) | '
+          'detect + classify: median / p90 / p99 ms (FPS) |', '|---|---:|---|---|']
+  with tempfile.TemporaryDirectory() as folder:
+    frame = pathlib.Path(folder) / 'frame.png'
+    face_frame(_MANUAL_DIR.value, frame)
+    for name in ('int8.tflite', 'float16.tflite'):
+      r = bench(pathlib.Path(_MODELS.value) / name, frame, _RUNS.value)
+      cells = [f"{p['median_ms']:.2f} / {p['p90_ms']:.2f} / {p['p99_ms']:.2f} "
+               f"({p['fps']:.0f})" for p in (r['model_only'], r['detect_and_classify'])]
+      rows.append(f"| `models/{name}` | {r['faces_in_frame']} | {cells[0]} | {cells[1]} |")
+  table = '\n'.join(rows) + '\n'
+  markdown_section.replace_section(_OUT.value, SECTION, table)
+  print(table)
+
+
+if __name__ == '__main__':
+  app.run(main)
