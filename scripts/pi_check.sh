@@ -29,16 +29,19 @@ python3 -m edge classify --no-detect "$FACES" > "$OUT/classify_x86.jsonl"
 python3 -m edge bench --runs 100 > "$OUT/bench_x86.json"
 
 echo "== emulated Raspberry Pi (arm64)"
+PI_OUT=.pi_check_out   # inside the checkout, which the emulator mounts as /project
+rm -rf "$PI_OUT"; mkdir -p "$PI_OUT"
 PI_RW=1 "$PI_TOOL" "$PWD" "
   set -e
   uname -m; python3 --version
   pip install -q --no-deps . 2>&1 | grep -v 'running as root' || true
   cd /tmp   # run the installed package and its installed models, not the checkout
-  python3 -m edge classify --no-detect /project/$FACES > /project/$OUT/classify_arm64.jsonl
-  python3 -m edge bench --runs 20 > /project/$OUT/bench_arm64.json
+  python3 -m edge classify --no-detect /project/$FACES > /project/$PI_OUT/classify_arm64.jsonl
+  python3 -m edge bench --runs 20 > /project/$PI_OUT/bench_arm64.json
   python3 -c 'import sys; assert \"tensorflow\" not in sys.modules'
   pip list 2>/dev/null | grep -iE 'litert|opencv|numpy|pillow|tensorflow|fer-edge'
 " | tee "$OUT/pi_environment.txt"
+mv "$PI_OUT"/* "$OUT"/ && rm -rf "$PI_OUT"
 
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
