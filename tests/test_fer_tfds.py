@@ -1,11 +1,14 @@
 """fer_tfds on generated archives: both archive forms, bad input, duplicates, the split rule."""
 
 import hashlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from conftest import REPO
 from fer_tfds import build
 from fer_tfds.fer_emotions import archives
 from fer_tfds.fer_emotions import dummy_data_generation as dummy
@@ -119,3 +122,16 @@ def test_decode_rejects_images_that_are_not_48x48():
   big = dummy.encode(np.zeros((64, 64), np.uint8), 'PNG')
   with pytest.raises(archives.CorruptImageError, match='64x64, expected 48x48'):
     archives.decode(archives.ArchiveFile('ckplus', 'CK+48/happy/x.png', 'happy', big))
+
+
+def test_the_tfds_command_line_tool_builds_it_too(tmp_path):
+  """`tfds build fer_tfds/fer_emotions --manual_dir=...` (the tfds-cli extra)."""
+  manual = dummy.write_archives(tmp_path / 'manual', 'zip')
+  result = subprocess.run(
+      [sys.executable, '-m', 'tensorflow_datasets.scripts.cli.main', 'build',
+       'fer_tfds/fer_emotions', f'--manual_dir={manual}', f'--data_dir={tmp_path / "tfds"}',
+       '--config=fer5'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  builder = tfds.builder('fer_emotions/fer5', data_dir=tmp_path / 'tfds')
+  assert builder.info.splits['train'].num_examples == 5 * splits.split_sizes(
+      sum(dummy.FER_PER_CLASS))[0]
