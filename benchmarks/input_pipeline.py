@@ -6,7 +6,7 @@
 (b) our tf.data pipeline (cache -> shuffle -> batch -> augment -> prefetch) with the same
     augmentations, (c) FERNet training steps/s fed by (b), with augmentation in the tf.data
     map or inside the model, vs. fed by in-memory synthetic tensors, and (d) float32 vs
-    mixed_bfloat16 training. Needs the fer5_ck dataset built.
+    mixed_bfloat16 training, (e) training at the study's widths. Needs fer5_ck built.
 """
 
 import os
@@ -79,10 +79,11 @@ def tf_data(builder, n: int) -> float:
   return images_per_second(iterator, n)
 
 
-def training_steps(dataset, augment_in_model: bool, policy: str, steps: int) -> float:
-  """(c)/(d) Training images/s of FERNet (configs/fernet.cfg widths) fed by `dataset`."""
+def training_steps(dataset, augment_in_model: bool, policy: str, steps: int,
+                   filters=FILTERS) -> float:
+  """(c)/(d)/(e) Training images/s of FERNet (default: configs/fernet.cfg widths)."""
   keras.mixed_precision.set_global_policy(policy)
-  fernet = fernet_model.build_fernet(5, FILTERS, dropout=0.1)
+  fernet = fernet_model.build_fernet(5, filters, dropout=0.1)
   model = fernet
   if augment_in_model:
     inputs = keras.Input(preprocessing.IMAGE_SHAPE)
@@ -130,6 +131,9 @@ def main(argv):
   rows['pipeline_map'] = training_steps(in_map, False, 'float32', steps)
   print('(d) mixed_bfloat16 ...', flush=True)
   rows['pipeline_model_bf16'] = training_steps(plain, True, 'mixed_bfloat16', steps)
+  print('(e) the study\'s widths ...', flush=True)
+  rows['study_widths'] = training_steps(synthetic, False, 'float32', max(steps // 3, 3),
+                                        filters=fernet_model.DEFAULT_FILTERS)
 
   def ratio(a, b):
     return f'{100 * (rows[a] / rows[b] - 1):+.1f} %'
@@ -161,6 +165,10 @@ def main(argv):
       f"| (d) training, mixed_bfloat16, augmentation in the model, fed by tf.data | "
       f"{rows['pipeline_model_bf16']:.1f} | {ratio('pipeline_model_bf16', 'pipeline_model')}"
       ' vs. float32 |',
+      f"| (e) training, the study's widths {'-'.join(map(str, fernet_model.DEFAULT_FILTERS))}"
+      f", no augmentation, synthetic input | {rows['study_widths']:.1f} | "
+      f"{rows['synthetic_map'] / rows['study_widths']:.1f}x slower than "
+      f"{'-'.join(map(str, FILTERS))} |",
       '',
   ])
   markdown_section.replace_section(_OUT.value, SECTION, table)

@@ -24,6 +24,8 @@ _RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
 _EXPORT_REPORT = flags.DEFINE_string('export_report', 'models/report.json',
                                      'report.json of the shipped export.')
 _OUT = flags.DEFINE_string('out', 'RESULTS.md', 'Where to write.')
+_NOTES = flags.DEFINE_string('notes', 'docs/results_notes.md', 'Hand-written analysis '
+                             'appended as it is (its numbers cite their own commands).')
 _ASSETS = pathlib.Path('docs/results')
 
 # The reference study (its paper's numbers, not measured here).
@@ -112,6 +114,9 @@ def main(argv):
     lines += ['## TFLite variants (the shipped export)', '',
               f'From `{report.with_suffix(".md")}` (`python -m export`):', '',
               markdown.replace('\n## ', '\n### ')]
+  notes = pathlib.Path(_NOTES.value)
+  if notes.exists():
+    lines += ['', notes.read_text()]
   pathlib.Path(_OUT.value).write_text('\n'.join(lines).rstrip() + '\n')
   print(f'Wrote {_OUT.value}')
 
