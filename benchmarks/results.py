@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
 
 _RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
 _EXPORT_REPORT = flags.DEFINE_string('export_report', 'models/report.json',
@@ -35,18 +36,28 @@ STUDY = [
 ]
 
 
-def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
-  """(minutes since the first epoch's start, validation accuracy) per epoch."""
-  events = event_accumulator.EventAccumulator(str(run / 'tensorboard' / 'validation'))
+def _epoch_accuracy(run: pathlib.Path, split: str) -> list[tuple[float, float]]:
+  """(wall time, accuracy) per epoch from a run's TensorBoard log of `split`."""
+  events = event_accumulator.EventAccumulator(str(run / 'tensorboard' / split),
+                                              size_guidance={'tensors': 0})  # keep all
   events.Reload()
-  scalars = events.Scalars('epoch_accuracy')
-  train = event_accumulator.EventAccumulator(str(run / 'tensorboard' / 'train'))
-  train.Reload()
-  start = min(e.wall_time for e in train.Scalars('epoch_accuracy')) if train.Scalars(
-      'epoch_accuracy') else scalars[0].wall_time
-  first_epoch = scalars[0].wall_time - start  # approximate the first epoch's length
-  return ([(s.wall_time - start + first_epoch) / 60 for s in scalars],
-          [100 * s.value for s in scalars])
+  return [(e.wall_time, float(tensor_util.make_ndarray(e.tensor_proto)))
+          for e in events.Tensors('epoch_accuracy')]
+
+
+def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
+  """(minutes of training, validation accuracy in %) per epoch.
+
+  Minutes count each epoch's own duration (the gaps between epoch ends, the first epoch
+  taken as long as the second), so pauses between resumed sessions do not count.
+  """
+  ends = sorted(_epoch_accuracy(run, 'validation'))
+  durations = [b[0] - a[0] for a, b in zip(ends, ends[1:])]
+  durations = [min(d, 2 * min(durations)) for d in durations]  # a resume gap
+  minutes = [durations[0] / 60]
+  for d in durations:
+    minutes.append(minutes[-1] + d / 60)
+  return minutes, [100 * accuracy for _, accuracy in ends]
 
 
 def flag_value(run: pathlib.Path, name: str) -> str:
