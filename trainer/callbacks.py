@@ -96,5 +96,7 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
     result += [keras.callbacks.TensorBoard(run.tensorboard),
                keras.callbacks.CSVLogger(run.history, append=True)]
   # Last, so that everything above has seen an epoch before it is saved for resumption.
-  result.append(keras.callbacks.BackupAndRestore(run.backup))
+  # double_checkpoint keeps the previous backup: a run killed while the backup is being
+  # written resumes from the one before instead of failing on a truncated file.
+  result.append(keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True))
   return result, nan_guard
