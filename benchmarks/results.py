@@ -21,6 +21,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from trainer import run_dir
+
 _RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
 _EXPORT_REPORT = flags.DEFINE_string('export_report', 'models/report.json',
                                      'report.json of the shipped export.')
@@ -61,10 +63,8 @@ def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
 
 
 def flag_value(run: pathlib.Path, name: str) -> str:
-  for line in (run / 'flags.txt').read_text().splitlines():
-    if line.startswith(f'--{name}='):
-      return line.split('=', 1)[1]
-  return ''
+  """The value of --name in the run's flags.txt ('' if absent)."""
+  return run_dir.parse_flags((run / 'flags.txt').read_text()).get(name, '')
 
 
 def main(argv):

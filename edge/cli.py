@@ -7,13 +7,13 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 
 import cv2
 import numpy as np
 
 from edge import images
 from edge import sidecar as sidecar_lib
+from edge import timing
 from edge import video as video_lib
 from edge.classifier import FaceClassifier
 from edge.classifier import annotate
@@ -76,14 +76,7 @@ def _percentiles(times_ms: list[float]) -> dict[str, float]:
 
 
 def _time(function, runs: int) -> dict[str, float]:
-  for _ in range(min(10, runs)):
-    function()
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    function()
-    times.append((time.perf_counter() - start) * 1000)
-  return _percentiles(times)
+  return _percentiles(timing.call_times_ms(function, runs, warmup=min(10, runs)))
 
 
 def bench(args) -> int:

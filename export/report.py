@@ -5,23 +5,17 @@ import json
 import os
 import pathlib
 import platform
-import time
 
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from edge import timing
 from edge.litert_model import LiteRTModel
 
 
 def latency_ms(model: LiteRTModel, image: np.ndarray, runs: int) -> dict[str, float]:
   """Median and p90 wall time of one predict() call, after a few warm-up calls."""
-  for _ in range(5):
-    model.predict(image)
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    model.predict(image)
-    times.append((time.perf_counter() - start) * 1000)
+  times = timing.call_times_ms(lambda: model.predict(image), runs, warmup=5)
   return {'median_ms': float(np.median(times)), 'p90_ms': float(np.percentile(times, 90))}
 
 

@@ -64,7 +64,8 @@ def serialize_flags(module) -> str:
   return '\n'.join(sorted(line for line in lines if line)) + '\n'
 
 
-def _as_dict(text: str) -> dict[str, str]:
+def parse_flags(text: str) -> dict[str, str]:
+  """A flags.txt's `--name=value` lines as {name: value}."""
   pairs = (line.lstrip('-').partition('=') for line in text.splitlines() if line.strip())
   return {name: value for name, _, value in pairs}
 
@@ -72,7 +73,7 @@ def _as_dict(text: str) -> dict[str, str]:
 def check_resumable(saved: str, current: str) -> None:
   """Raises RunDirMismatchError if `saved` and `current` flags differ beyond
   RESUMABLE_CHANGES, naming each differing flag."""
-  old, new = _as_dict(saved), _as_dict(current)
+  old, new = parse_flags(saved), parse_flags(current)
   differing = sorted(
       name for name in old.keys() | new.keys()
       if name not in RESUMABLE_CHANGES and old.get(name) != new.get(name))

@@ -98,10 +98,13 @@ def train() -> dict | None:
   steps_per_epoch = FLAGS.steps_per_epoch or (
       dataset.info.splits['train'].num_examples // FLAGS.batch_size)
 
-  with strategy.scope():
-    fernet = model.build_fernet(
+  def build_fernet(dtype_policy=None):
+    return model.build_fernet(
         len(class_names), [int(v) for v in FLAGS.filters], FLAGS.kernel_size,
-        FLAGS.dropout, FLAGS.head_dropout)
+        FLAGS.dropout, FLAGS.head_dropout, dtype_policy=dtype_policy)
+
+  with strategy.scope():
+    fernet = build_fernet()
     if in_dataset:
       training_model = fernet
     else:
@@ -129,9 +132,7 @@ def train() -> dict | None:
 
   if run.best.exists():
     training_model.load_weights(run.best)
-  inference = model.build_fernet(
-      len(class_names), [int(v) for v in FLAGS.filters], FLAGS.kernel_size,
-      FLAGS.dropout, FLAGS.head_dropout, dtype_policy='float32')
+  inference = build_fernet(dtype_policy='float32')
   inference.set_weights(fernet.get_weights())
   inference.save(run.inference_model)
   preprocessing.write(run.preprocessing, class_names)
