@@ -67,6 +67,16 @@ def flag_value(run: pathlib.Path, name: str) -> str:
   return run_dir.parse_flags((run / 'flags.txt').read_text()).get(name, '')
 
 
+def flags_differing(run: pathlib.Path, reference: pathlib.Path) -> str:
+  """The flags of `run` that differ from `reference`'s, as '--name=value' text."""
+  ours = run_dir.parse_flags((run / 'flags.txt').read_text())
+  theirs = run_dir.parse_flags((reference / 'flags.txt').read_text())
+  names = sorted(n for n in ours.keys() | theirs.keys()
+                 if n not in run_dir.RESUMABLE_CHANGES - {'epochs'}
+                 and ours.get(n) != theirs.get(n))
+  return ' '.join(f'`--{n}={ours.get(n, "(unset)")}`' for n in names) or '(the reference)'
+
+
 def main(argv):
   del argv
   runs = [pathlib.Path(r) for r in _RUNS.value]
@@ -77,25 +87,33 @@ def main(argv):
            'by `python -m trainer --flagfile=configs/<run>.cfg` on the machine named in '
            '[BENCHMARKS.md](BENCHMARKS.md) (2-core CPU, no GPU).', '',
            '## Accuracy (%) against the study', '',
-           '| model | epochs | train | validation | test | test, flip-TTA | test macro F1 '
-           '| test loss |', '|---|---:|---:|---:|---:|---:|---:|---:|']
+           '| model | epochs | minutes | train | validation | test | test, flip-TTA '
+           '| test macro F1 | test loss |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
   for name, numbers in STUDY:
     cells = [f"{numbers[k]:.2f}" if k in numbers else '' for k in
              ('train', 'validation', 'test')]
-    lines.append(f'| {name} | | ' + ' | '.join(cells) + ' | | | |')
+    lines.append(f'| {name} | | | ' + ' | '.join(cells) + ' | | | |')
   fig, ax = plt.subplots(figsize=(7, 4))
+  ablations = ['', f'## Ablations against `{runs[0].name}`', '',
+               '| run | flags that differ | minutes | test | Δ test (pp) |',
+               '|---|---|---:|---:|---:|']
+  reference_test = None
   for run in runs:
     metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
     epochs = len((run / 'history.csv').read_text().splitlines()) - 1
+    minutes, accuracy = validation_over_time(run)
+    test = 100 * metrics['test']['accuracy']
+    reference_test = test if reference_test is None else reference_test
+    ablations.append(f'| `{run.name}` | {flags_differing(run, runs[0])} | '
+                     f'{minutes[-1]:.0f} | {test:.2f} | {test - reference_test:+.2f} |')
     lines.append(
         f"| `{run.name}` ({flag_value(run, 'dataset')}, filters "
-        f"{flag_value(run, 'filters')}) | {epochs} | "
+        f"{flag_value(run, 'filters')}, kernel {flag_value(run, 'kernel_size')}) | "
+        f"{epochs} | {minutes[-1]:.0f} | "
         f"{100 * metrics['train']['accuracy']:.2f} | "
         f"{100 * metrics['validation']['accuracy']:.2f} | "
-        f"{100 * metrics['test']['accuracy']:.2f} | "
-        f"{100 * metrics['test_flip_tta']['accuracy']:.2f} | "
+        f"{test:.2f} | {100 * metrics['test_flip_tta']['accuracy']:.2f} | "
         f"{100 * metrics['test']['macro_f1']:.2f} | {metrics['test']['loss']:.4f} |")
-    minutes, accuracy = validation_over_time(run)
     ax.plot(minutes, accuracy, marker='o', label=run.name)
     assets = _ASSETS / run.name
     assets.mkdir(parents=True, exist_ok=True)
@@ -112,8 +130,8 @@ def main(argv):
   plt.close(fig)
   lines += ['', 'Losses are plain cross-entropy on the un-augmented split (no label '
             'smoothing). flip-TTA averages the probabilities of each test image and its '
-            'mirror image.', '', '![accuracy vs time](docs/results/accuracy_vs_time.png)',
-            '']
+            'mirror image. Minutes: training time on this CPU from the TensorBoard logs.',
+            '', '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
   for run in runs:
     lines += [f'## `{run.name}`: per-class test report', '', '```',
               (run / 'reports' / 'classification_report.txt').read_text().rstrip(), '```',

@@ -100,7 +100,7 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
     result = {
         'run_dir': str(run.root), 'dataset': run.dataset,
         'test_examples': int(len(test_labels)), 'latency_runs': latency_runs,
-        'machine': report.machine(),
+        'machine': report.machine(), 'int8_dot_product': report.int8_dot_product(),
         'keras': report.keras_reference(keras_probabilities, test_labels),
         'variants': measured,
         'quantisation_notes': QUANTISATION_NOTES.format(n=len(calibration)),

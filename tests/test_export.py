@@ -82,6 +82,21 @@ def test_report_has_every_number_per_variant(exported):
       'int8_at_least_2x_faster_than_float32'}
 
 
+def test_size_breakdown_accounts_for_every_byte(exported):
+  out_dir, report = exported
+  sizes = {v: m['size_breakdown'] for v, m in report['variants'].items()}
+  for variant, b in sizes.items():
+    assert b['file'] == (out_dir / f'{variant}.tflite').stat().st_size
+    assert b['tensor_data'] + b['quantisation_params'] + b['other'] == b['file']
+    assert b['other'] > 0
+  assert sizes['float32']['quantisation_params'] == 0
+  assert sizes['int8']['quantisation_params'] > 0
+  # One byte per weight (plus 32-bit biases) against four.
+  ratio = sizes['int8']['tensor_data'] / sizes['float32']['tensor_data']
+  assert 0.25 <= ratio < 0.3
+  assert 'Where the bytes go' in (out_dir / 'report.md').read_text()
+
+
 def test_existing_out_dir_is_refused_without_overwrite(trained_run, exported):
   out_dir, _ = exported
   result = run_trainer(f'--run_dir={trained_run}', f'--out_dir={out_dir}', module='export')

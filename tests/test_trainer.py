@@ -93,6 +93,10 @@ def test_run_dir_from_other_flags_is_refused(tiny_data_dir, tmp_path):
   assert refused.returncode != 0
   assert "--learning_rate was '0.001', now '0.5'" in refused.stderr
   assert 'Traceback' not in refused.stderr
+  # A run dir that was moved is still the same run.
+  moved = run_dir.rename(tmp_path / 'moved')
+  again = run_trainer(*base[:1], f'--run_dir={moved}', *base[2:], '--epochs=1')
+  assert again.returncode == 0 and 'holds a finished run' in again.stdout, again.stderr
 
 
 def test_missing_dataset_says_how_to_build_it(tmp_path):

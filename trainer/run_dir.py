@@ -6,8 +6,9 @@ import pathlib
 
 from absl import flags
 
-# Flags that may change when a run is resumed; any other difference refuses the resume.
-RESUMABLE_CHANGES = frozenset({'epochs'})
+# Flags that may change when a run is resumed (more epochs; a run dir or dataset dir that
+# was moved); any other difference refuses the resume.
+RESUMABLE_CHANGES = frozenset({'epochs', 'run_dir', 'data_dir'})
 
 
 class RunDirMismatchError(ValueError):

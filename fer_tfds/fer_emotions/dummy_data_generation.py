@@ -22,12 +22,23 @@ FER_PER_CLASS = (6, 4)
 CKPLUS_PER_CLASS = 7
 
 
-def fake_face(rng: np.random.Generator, size: int = 48) -> np.ndarray:
-  """A random 48x48 uint8 grayscale image: a blurred blob on noise, face-sized."""
+def fake_face(rng: np.random.Generator, brightness: float = 255.0,
+              size: int = 48) -> np.ndarray:
+  """A random 48x48 uint8 grayscale image: a blurred blob on noise, face-sized.
+
+  `brightness` is the blob's peak; giving each class its own makes the fake data
+  learnable, so a model trained on it for a few steps predicts more than one class.
+  """
   yy, xx = np.mgrid[:size, :size]
   centre = rng.uniform(16, 32, size=2)
-  blob = 255 * np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / 200.0)
+  blob = brightness * np.exp(-((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2) / 200.0)
   return np.clip(blob + rng.normal(0, 20, (size, size)), 0, 255).astype(np.uint8)
+
+
+def class_brightness(source: str, folder: str) -> float:
+  """The blob brightness of a class folder: 60 for the first label up to 240 for the last."""
+  label = fer.FOLDER_TO_LABEL[source].get(folder, fer.SEVEN_CLASSES[0])
+  return 60.0 + 180.0 * fer.SEVEN_CLASSES.index(label) / (len(fer.SEVEN_CLASSES) - 1)
 
 
 def encode(pixels: np.ndarray, fmt: str) -> bytes:
@@ -42,12 +53,15 @@ def archive_contents(seed: int = 0) -> dict[str, dict[str, bytes]]:
   rng = np.random.default_rng(seed)
   fer2013 = {}
   for folder in fer.FER2013.class_folders:
+    brightness = class_brightness(fer.FER2013.source, folder)
     for top, n in zip(fer.FER2013.top_folders, FER_PER_CLASS):
       prefix = 'Training' if top == 'train' else 'PublicTest'
       for i in range(n):
-        fer2013[f'{top}/{folder}/{prefix}_{i:05d}.jpg'] = encode(fake_face(rng), 'JPEG')
+        fer2013[f'{top}/{folder}/{prefix}_{i:05d}.jpg'] = encode(
+            fake_face(rng, brightness), 'JPEG')
   ckplus = {
-      f'CK+48/{folder}/S{i:03d}_001_00000001.png': encode(fake_face(rng), 'PNG')
+      f'CK+48/{folder}/S{i:03d}_001_00000001.png': encode(
+          fake_face(rng, class_brightness(fer.CKPLUS.source, folder)), 'PNG')
       for folder in fer.CKPLUS.class_folders
       for i in range(CKPLUS_PER_CLASS)
   }
