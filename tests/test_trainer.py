@@ -2,6 +2,7 @@
 
 import csv
 import json
+import pathlib
 import signal
 import subprocess
 import sys
@@ -129,14 +130,19 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):
   assert 'Traceback' not in result.stderr
 
 
-@pytest.mark.parametrize('config', ['smoke', 'seed_baseline', 'seed_improved', 'fernet'])
-def test_shipped_flagfiles_parse_and_pass_the_checks(config):
+@pytest.mark.parametrize('config', ['smoke', 'seed_baseline', 'seed_improved', 'fernet',
+                                    'ablations/fernet_k4', 'ablations/fernet_40ep'])
+def test_shipped_flagfiles_parse_and_pass_the_checks(config, monkeypatch):
   from absl import flags
   from trainer import flags_def
   from trainer import train
 
+  monkeypatch.chdir(REPO)  # ablation flagfiles include configs/fernet.cfg
   values = flags.FlagValues()
   flags_def.define_flags(values)
-  values(['trainer', f'--flagfile={REPO / "configs" / f"{config}.cfg"}'])
+  values(['trainer', f'--flagfile=configs/{config}.cfg'])
   train.check_flags(values)
-  assert values.run_dir == f'runs/{config}'
+  assert values.run_dir == f'runs/{pathlib.PurePath(config).name}'
+  if config == 'ablations/fernet_k4':  # an ablation overrides what it includes
+    assert (values.kernel_size, values.epochs, values.filters) == (
+        4, 13, ['16', '32', '64', '128', '256'])
