@@ -62,18 +62,16 @@ def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
   return minutes, [100 * accuracy for _, accuracy in ends]
 
 
-def flag_value(run: pathlib.Path, name: str) -> str:
-  """The value of --name in the run's flags.txt ('' if absent)."""
-  return run_dir.parse_flags((run / 'flags.txt').read_text()).get(name, '')
+def run_flags(run: pathlib.Path) -> dict[str, str]:
+  """The run's flags.txt as {name: value}."""
+  return run_dir.parse_flags((run / 'flags.txt').read_text())
 
 
-def flags_differing(run: pathlib.Path, reference: pathlib.Path) -> str:
-  """The flags of `run` that differ from `reference`'s, as '--name=value' text."""
-  ours = run_dir.parse_flags((run / 'flags.txt').read_text())
-  theirs = run_dir.parse_flags((reference / 'flags.txt').read_text())
+def flags_differing(ours: dict[str, str], theirs: dict[str, str]) -> str:
+  """The flags in `ours` that differ from `theirs` (where files are aside), as
+  '--name=value' text."""
   names = sorted(n for n in ours.keys() | theirs.keys()
-                 if n not in run_dir.RESUMABLE_CHANGES - {'epochs'}
-                 and ours.get(n) != theirs.get(n))
+                 if n not in run_dir.LOCATION_FLAGS and ours.get(n) != theirs.get(n))
   return ' '.join(f'`--{n}={ours.get(n, "(unset)")}`' for n in names) or '(the reference)'
 
 
@@ -97,18 +95,19 @@ def main(argv):
   ablations = ['', f'## Ablations against `{runs[0].name}`', '',
                '| run | flags that differ | minutes | test | Δ test (pp) |',
                '|---|---|---:|---:|---:|']
-  reference_test = None
+  reference_test, reference_flags = None, run_flags(runs[0])
   for run in runs:
+    flags_used = run_flags(run)
     metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
     epochs = len((run / 'history.csv').read_text().splitlines()) - 1
     minutes, accuracy = validation_over_time(run)
     test = 100 * metrics['test']['accuracy']
     reference_test = test if reference_test is None else reference_test
-    ablations.append(f'| `{run.name}` | {flags_differing(run, runs[0])} | '
+    ablations.append(f'| `{run.name}` | {flags_differing(flags_used, reference_flags)} | '
                      f'{minutes[-1]:.0f} | {test:.2f} | {test - reference_test:+.2f} |')
     lines.append(
-        f"| `{run.name}` ({flag_value(run, 'dataset')}, filters "
-        f"{flag_value(run, 'filters')}, kernel {flag_value(run, 'kernel_size')}) | "
+        f"| `{run.name}` ({flags_used['dataset']}, filters {flags_used['filters']}, "
+        f"kernel {flags_used['kernel_size']}) | "
         f"{epochs} | {minutes[-1]:.0f} | "
         f"{100 * metrics['train']['accuracy']:.2f} | "
         f"{100 * metrics['validation']['accuracy']:.2f} | "

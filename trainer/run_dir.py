@@ -6,9 +6,11 @@ import pathlib
 
 from absl import flags
 
+# Flags that say where a run and its dataset are, not what is trained.
+LOCATION_FLAGS = frozenset({'run_dir', 'data_dir'})
 # Flags that may change when a run is resumed (more epochs; a run dir or dataset dir that
 # was moved); any other difference refuses the resume.
-RESUMABLE_CHANGES = frozenset({'epochs', 'run_dir', 'data_dir'})
+RESUMABLE_CHANGES = LOCATION_FLAGS | {'epochs'}
 
 
 class RunDirMismatchError(ValueError):
