@@ -6,13 +6,12 @@
 (b) our tf.data pipeline (cache -> shuffle -> batch -> augment -> prefetch) with the same
     augmentations, (c) FERNet training steps/s fed by (b), with augmentation in the tf.data
     map or inside the model, vs. fed by in-memory synthetic tensors, and (d) float32 vs
-    mixed_bfloat16 training, (e) training at the study's widths. Needs fer5_ck built.
+    mixed_bfloat16 training, (e) training the study's model (full widths, 4x4 kernels)
+    and (f) the full widths with our 3x3 kernels. Needs fer5_ck built.
 """
 
 import os
 import pathlib
-import platform
-import re
 import tempfile
 import time
 import zipfile
@@ -23,6 +22,7 @@ import keras
 import tensorflow as tf
 
 import markdown_section
+from edge import machine
 from trainer import augment
 from trainer import data
 from trainer import model as fernet_model
@@ -38,6 +38,8 @@ _STEPS = flags.DEFINE_integer('steps', 36, 'Training steps timed per float32 '
 
 BATCH = 64
 FILTERS = (16, 32, 64, 128, 256)  # configs/fernet.cfg
+KERNEL = 3  # configs/fernet.cfg
+STUDY_KERNEL = 4
 AUGMENT = augment.AugmentConfig(rotation=10, brightness=(-0.1, 0.1), zoom=0.1, flip=True,
                                 shift=0.1)
 SECTION = '<!-- input_pipeline.py -->'
@@ -81,10 +83,10 @@ def tf_data(builder, n: int) -> float:
 
 
 def training_steps(dataset, augment_in_model: bool, policy: str, steps: int,
-                   filters=FILTERS) -> float:
-  """(c)/(d)/(e) Training images/s of FERNet (default: configs/fernet.cfg widths)."""
+                   filters=FILTERS, kernel_size: int = KERNEL) -> float:
+  """(c)-(f) Training images/s of FERNet (default: configs/fernet.cfg's model)."""
   keras.mixed_precision.set_global_policy(policy)
-  fernet = fernet_model.build_fernet(5, filters, dropout=0.1)
+  fernet = fernet_model.build_fernet(5, filters, kernel_size=kernel_size, dropout=0.1)
   model = fernet
   if augment_in_model:
     inputs = keras.Input(preprocessing.IMAGE_SHAPE)
@@ -95,18 +97,6 @@ def training_steps(dataset, augment_in_model: bool, policy: str, steps: int,
   model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
   keras.mixed_precision.set_global_policy('float32')
   return steps * BATCH / (time.perf_counter() - start)
-
-
-def machine() -> str:
-  """CPU model and core count."""
-  name = platform.processor() or platform.machine()
-  try:
-    cpuinfo = pathlib.Path('/proc/cpuinfo').read_text()
-    name = re.search(r'model name\s*:\s*(.*)', cpuinfo).group(1)
-  except (OSError, AttributeError):
-    pass
-  gpus = tf.config.list_physical_devices('GPU')
-  return f'{name}, {os.cpu_count()} cores' + (f', {len(gpus)} GPU(s)' if gpus else ', no GPU')
 
 
 def main(argv):
@@ -133,20 +123,26 @@ def main(argv):
   print('(d) mixed_bfloat16 ...', flush=True)
   rows['pipeline_model_bf16'] = training_steps(plain, True, 'mixed_bfloat16',
                                                max(steps // 3, 3))
-  print('(e) the study\'s widths ...', flush=True)
+  print('(e) the study\'s model, (f) its widths with 3x3 kernels ...', flush=True)
+  rows['study_model'] = training_steps(synthetic, False, 'float32', max(steps // 3, 3),
+                                       filters=fernet_model.DEFAULT_FILTERS,
+                                       kernel_size=STUDY_KERNEL)
   rows['study_widths'] = training_steps(synthetic, False, 'float32', max(steps // 3, 3),
                                         filters=fernet_model.DEFAULT_FILTERS)
 
   def ratio(a, b):
     return f'{100 * (rows[a] / rows[b] - 1):+.1f} %'
 
+  gpus = len(tf.config.list_physical_devices('GPU'))
+  study_widths = '-'.join(map(str, fernet_model.DEFAULT_FILTERS))
   table = '\n'.join([
       '## Input pipeline and training throughput (`python benchmarks/input_pipeline.py`)',
       '',
-      f'Machine: {machine()}; TensorFlow {tf.__version__}, Keras {keras.__version__}. '
+      f'Machine: {machine.describe()}, {gpus or "no"} GPU(s); TensorFlow {tf.__version__}, Keras {keras.__version__}. '
       f'Batch {BATCH}; augmentation: flip, ±{AUGMENT.rotation:g}° rotation, '
       f'{AUGMENT.zoom:g} zoom, {AUGMENT.shift:g} shifts, ±{AUGMENT.brightness[1]:g} '
-      f'brightness; FERNet widths {"-".join(map(str, FILTERS))}; {n} batches per input '
+      f'brightness; FERNet widths {"-".join(map(str, FILTERS))}, {KERNEL}x{KERNEL} kernels '
+      f'unless a row says otherwise; {n} batches per input '
       f'pipeline, {steps} timed steps per training row ({max(steps // 3, 3)} for (d) and '
       '(e)) after 6 warm-up steps.',
       '',
@@ -168,10 +164,12 @@ def main(argv):
       f"| (d) training, mixed_bfloat16, augmentation in the model, fed by tf.data | "
       f"{rows['pipeline_model_bf16']:.1f} | {ratio('pipeline_model_bf16', 'pipeline_model')}"
       ' vs. float32 |',
-      f"| (e) training, the study's widths {'-'.join(map(str, fernet_model.DEFAULT_FILTERS))}"
-      f", no augmentation, synthetic input | {rows['study_widths']:.1f} | "
-      f"{rows['synthetic_map'] / rows['study_widths']:.1f}x slower than "
-      f"{'-'.join(map(str, FILTERS))} |",
+      f"| (e) training, the study's model ({study_widths}, {STUDY_KERNEL}x{STUDY_KERNEL}), "
+      f"no augmentation, synthetic input | {rows['study_model']:.1f} | "
+      f"{rows['synthetic_map'] / rows['study_model']:.1f}x slower than ours |",
+      f"| (f) training, widths {study_widths} with {KERNEL}x{KERNEL} kernels, no "
+      f"augmentation, synthetic input | {rows['study_widths']:.1f} | "
+      f"{rows['synthetic_map'] / rows['study_widths']:.1f}x slower than ours |",
       '',
   ])
   markdown_section.replace_section(_OUT.value, SECTION, table)

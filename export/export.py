@@ -16,6 +16,7 @@ from absl import app
 from absl import flags
 import keras
 
+from edge import machine
 from export import convert
 from export import inputs
 from export import report
@@ -100,7 +101,8 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
     result = {
         'run_dir': str(run.root), 'dataset': run.dataset,
         'test_examples': int(len(test_labels)), 'latency_runs': latency_runs,
-        'machine': report.machine(), 'int8_dot_product': report.int8_dot_product(),
+        'machine': machine.describe(),
+        'int8_dot_product': machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS),
         'keras': report.keras_reference(keras_probabilities, test_labels),
         'variants': measured,
         'quantisation_notes': QUANTISATION_NOTES.format(n=len(calibration)),

@@ -2,9 +2,7 @@
 test split, agreement with the Keras model, file size and batch-1 latency."""
 
 import json
-import os
 import pathlib
-import platform
 
 import numpy as np
 from sklearn import metrics as sk_metrics
@@ -12,10 +10,6 @@ from sklearn import metrics as sk_metrics
 from edge import timing
 from edge.litert_model import LiteRTModel
 from export.size_breakdown import size_breakdown
-
-# CPU flags of instructions that multiply-accumulate int8 faster than float32 (x86 VNNI,
-# AMX; ARM's dot product, which a Raspberry Pi 5's Cortex-A76 has and a Pi 4's lacks).
-_INT8_DOT_PRODUCT_FLAGS = ('avx_vnni', 'avx512_vnni', 'amx_int8', 'asimddp')
 
 
 def latency_ms(model: LiteRTModel, image: np.ndarray, runs: int) -> dict[str, float]:
@@ -102,23 +96,6 @@ def to_markdown(report: dict) -> str:
             f"instructions; this machine has {report.get('int8_dot_product', 'unknown')}."]
   lines += ['', '## Quantisation', '', report['quantisation_notes'], '']
   return '\n'.join(lines)
-
-
-def machine() -> str:
-  """A short description of this machine for the report."""
-  return f'{platform.machine()} {platform.processor() or ""} {os.cpu_count()} CPUs'.replace(
-      '  ', ' ')
-
-
-def int8_dot_product() -> str:
-  """The CPU's int8 dot-product instruction flags from /proc/cpuinfo, 'none', or
-  'unknown' where /proc/cpuinfo is absent (not Linux)."""
-  try:
-    cpuinfo = pathlib.Path('/proc/cpuinfo').read_text().split()
-  except OSError:
-    return 'unknown'
-  found = sorted(set(_INT8_DOT_PRODUCT_FLAGS) & set(cpuinfo))
-  return ', '.join(found) or 'none'
 
 
 def write(report: dict, out_dir: pathlib.Path) -> None:

@@ -3,6 +3,7 @@ input, and no TensorFlow anywhere in its imports."""
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from conftest import REPO
 from conftest import SHARED_DATA
 from conftest import requires_real_data
 from edge import cli
+from edge import machine
 from export import convert
 
 DUMMY_FACES = REPO / 'fer_tfds' / 'fer_emotions' / 'dummy_data' / 'fer2013' / 'test'
@@ -35,7 +37,7 @@ def test_edge_never_imports_tensorflow_trainer_or_export(exported, tmp_path):
   out_dir, _ = exported
   code = f'''
 import sys
-from edge import cli, video, classifier, faces, images, litert_model, sidecar
+from edge import cli, video, classifier, faces, images, litert_model, machine, sidecar
 rc = cli.main(["classify", "--no-detect", "--model", "{out_dir / 'int8.tflite'}",
                "{DUMMY_FACES / 'happy'}"])
 cli.main(["bench", "--model", "{out_dir / 'int8.tflite'}", "--runs", "3"])
@@ -184,3 +186,12 @@ def test_faces_pasted_on_a_canvas_are_detected_and_annotated(exported, tmp_path)
     x, y, w, h = record['faces'][0]['box']
     assert abs(x - 200) < 40 and abs(y - 100) < 40 and 100 < w < 240
   assert len(list((tmp_path / 'annotated').glob('*.png'))) == 10
+
+
+def test_machine_names_cores_and_only_the_cpu_flags_asked_for():
+  described = machine.describe()
+  assert f'{os.cpu_count()} cores' in described
+  found = machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS)
+  if found not in ('none', 'unknown'):
+    assert set(found.split(', ')) <= set(machine.INT8_DOT_PRODUCT_FLAGS)
+    assert all(flag in described for flag in found.split(', '))

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -35,6 +36,8 @@ def test_one_training_step_writes_the_whole_run_dir(tiny_data_dir, tmp_path):
     assert (run_dir / name).is_file(), name
   for name in REPORT_FILES:
     assert (run_dir / 'reports' / name).stat().st_size > 0, name
+  machine_log = (run_dir / 'machine.txt').read_text().splitlines()
+  assert len(machine_log) == 1 and f'{os.cpu_count()} cores' in machine_log[0]
   metrics = json.loads((run_dir / 'reports' / 'metrics.json').read_text())
   assert set(metrics) == {'train', 'validation', 'test', 'test_flip_tta'}
   assert 0 <= metrics['test']['accuracy'] <= 1
@@ -83,6 +86,7 @@ def test_interrupted_run_resumes_at_the_next_epoch(tiny_data_dir, tmp_path):
   resumed_at = int(first_epoch.split()[1].split('/')[0])
   assert done <= resumed_at <= done + 1  # the killed epoch may have been backed up
   assert sorted(set(_epochs_logged(history))) == list(range(40))
+  assert len((run_dir / 'machine.txt').read_text().splitlines()) == 2  # start + resume
 
 
 def test_run_dir_from_other_flags_is_refused(tiny_data_dir, tmp_path):
@@ -130,8 +134,9 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):
   assert 'Traceback' not in result.stderr
 
 
-@pytest.mark.parametrize('config', ['smoke', 'seed_baseline', 'seed_improved', 'fernet',
-                                    'ablations/fernet_k4', 'ablations/fernet_40ep'])
+@pytest.mark.parametrize('config', sorted(
+    str(path.relative_to(REPO / 'configs').with_suffix(''))
+    for path in (REPO / 'configs').rglob('*.cfg')))
 def test_shipped_flagfiles_parse_and_pass_the_checks(config, monkeypatch):
   from absl import flags
   from trainer import flags_def

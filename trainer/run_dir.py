@@ -28,6 +28,10 @@ class RunDir:
     return self.root / 'flags.txt'
 
   @property
+  def machine(self) -> pathlib.Path:
+    return self.root / 'machine.txt'
+
+  @property
   def backup(self) -> pathlib.Path:
     return self.root / 'backup'
 

@@ -4,6 +4,7 @@ Running the same command again after an interruption resumes from the last finis
 epoch (BackupAndRestore); a finished run is left alone.
 """
 
+import datetime
 import pathlib
 import sys
 
@@ -12,6 +13,7 @@ from absl import flags
 from absl import logging
 import keras
 
+from edge import machine
 from trainer import augment
 from trainer import callbacks
 from trainer import data
@@ -79,6 +81,9 @@ def train() -> dict | None:
     return None
   run.make()
   run.flags.write_text(current_flags)
+  with run.machine.open('a') as log:  # one line per (re)start: epoch times depend on it
+    log.write(f'{datetime.datetime.now().isoformat(timespec="seconds")} '
+              f'{machine.describe()}\n')
 
   keras.utils.set_random_seed(FLAGS.seed)
   policy = devices.set_precision(FLAGS.precision)
