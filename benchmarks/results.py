@@ -62,6 +62,15 @@ def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
   return minutes, [100 * accuracy for _, accuracy in ends]
 
 
+def run_machines(run: pathlib.Path) -> str:
+  """The machine(s) a run trained on, from its machine.txt (one line per (re)start)."""
+  path = run_dir.RunDir(run).machine
+  if not path.exists():
+    return '(not recorded)'
+  seen = [line.split(' ', 1)[1] for line in path.read_text().splitlines() if ' ' in line]
+  return '; '.join(dict.fromkeys(seen))
+
+
 def run_flags(run: pathlib.Path) -> dict[str, str]:
   """The run's flags.txt as {name: value}."""
   return run_dir.parse_flags((run / 'flags.txt').read_text())
@@ -82,8 +91,8 @@ def main(argv):
            'Written by `python benchmarks/results.py --runs=' + ','.join(_RUNS.value) +
            f' --export_report={_EXPORT_REPORT.value}` from the run dirs\' '
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
-           'by `python -m trainer --flagfile=configs/<run>.cfg` on the machine named in '
-           '[BENCHMARKS.md](BENCHMARKS.md) (2-core CPU, no GPU).', '',
+           'by `python -m trainer --flagfile=configs/<run>.cfg` (ablations: '
+           '`configs/ablations/<run>.cfg`) on the CPU its `machine.txt` names (below).', '',
            '## Accuracy (%) against the study', '',
            '| model | epochs | minutes | train | validation | test | test, flip-TTA '
            '| test macro F1 | test loss |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
@@ -119,7 +128,7 @@ def main(argv):
     for png in ('confusion_matrix.png', 'curves.png'):
       shutil.copy(run / 'reports' / png, assets / png)
   ax.axhline(68.22, color='grey', ls='--', label='study (improved), validation')
-  ax.set(xlabel='training time (minutes, this CPU)', ylabel='validation accuracy (%)',
+  ax.set(xlabel='training time (minutes, CPU)', ylabel='validation accuracy (%)',
          title='Validation accuracy vs. training time')
   ax.grid(alpha=0.3)
   ax.legend()
@@ -129,8 +138,10 @@ def main(argv):
   plt.close(fig)
   lines += ['', 'Losses are plain cross-entropy on the un-augmented split (no label '
             'smoothing). flip-TTA averages the probabilities of each test image and its '
-            'mirror image. Minutes: training time on this CPU from the TensorBoard logs.',
-            '', '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
+            'mirror image. Minutes: training time from the TensorBoard logs, on these '
+            'machines (no GPU):', '',
+            *[f'- `{run.name}`: {run_machines(run)}' for run in runs], '',
+            '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
   for run in runs:
     lines += [f'## `{run.name}`: per-class test report', '', '```',
               (run / 'reports' / 'classification_report.txt').read_text().rstrip(), '```',
