@@ -134,10 +134,12 @@ def main(argv):
     return f'{100 * (rows[a] / rows[b] - 1):+.1f} %'
 
   gpus = len(tf.config.list_physical_devices('GPU'))
+  gpu_text = f'{gpus} GPU(s)' if gpus else 'no GPU'
   table = '\n'.join([
       '## Input pipeline and training throughput (`python benchmarks/input_pipeline.py`)',
       '',
-      f'Machine: {machine.describe()}, {gpus or "no"} GPU(s); TensorFlow {tf.__version__}, Keras {keras.__version__}. '
+      f'Machine: {machine.describe()}, {gpu_text}; TensorFlow {tf.__version__}, '
+      f'Keras {keras.__version__}. '
       f'Batch {BATCH}; augmentation: flip, ±{AUGMENT.rotation:g}° rotation, '
       f'{AUGMENT.zoom:g} zoom, {AUGMENT.shift:g} shifts, ±{AUGMENT.brightness[1]:g} '
       f'brightness; FERNet widths {"-".join(map(str, FILTERS))}, {KERNEL}x{KERNEL} kernels '
