@@ -20,21 +20,25 @@ def _cpuinfo() -> str | None:
     return None
 
 
-def cpu_flags(wanted: tuple[str, ...]) -> str:
-  """Those of `wanted` this CPU has, comma-separated; 'none'; or 'unknown' where
-  /proc/cpuinfo is absent (not Linux)."""
-  cpuinfo = _cpuinfo()
+def _flags_in(cpuinfo: str | None, wanted: tuple[str, ...]) -> str:
   if cpuinfo is None:
     return 'unknown'
   return ', '.join(sorted(set(wanted) & set(cpuinfo.split()))) or 'none'
 
 
+def cpu_flags(wanted: tuple[str, ...]) -> str:
+  """Those of `wanted` this CPU has, comma-separated; 'none'; or 'unknown' where
+  /proc/cpuinfo is absent (not Linux)."""
+  return _flags_in(_cpuinfo(), wanted)
+
+
 def describe() -> str:
   """CPU model, core count and its vector / int8 / bfloat16 instruction flags, e.g.
   'AMD EPYC, 2 cores (avx2, avx512f, avx512_bf16, avx512_vnni)'."""
+  cpuinfo = _cpuinfo()
   name = platform.processor() or platform.machine()
-  match = re.search(r'model name\s*:\s*(.*)', _cpuinfo() or '')
+  match = re.search(r'model name\s*:\s*(.*)', cpuinfo or '')
   if match:
     name = match.group(1).strip()
-  flags = cpu_flags(_VECTOR_FLAGS + INT8_DOT_PRODUCT_FLAGS + BFLOAT16_FLAGS)
+  flags = _flags_in(cpuinfo, _VECTOR_FLAGS + INT8_DOT_PRODUCT_FLAGS + BFLOAT16_FLAGS)
   return f'{name}, {os.cpu_count()} cores ({flags})'
