@@ -1,7 +1,7 @@
 """Writes RESULTS.md from finished run dirs and the shipped export report.
 
   python benchmarks/results.py --runs=runs/fernet[,runs/seed_improved,...] \
-      --export_report=models/report.json [--out=RESULTS.md]
+      [--ensembles=runs/<ensemble>,...] --export_report=models/report.json [--out=RESULTS.md]
 
 Every number in RESULTS.md comes from the files this script reads; it copies each run's
 confusion matrix and curves to docs/results/<run>/ and plots accuracy vs. training time
@@ -24,6 +24,8 @@ from tensorboard.util import tensor_util
 from trainer import run_dir
 
 _RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
+_ENSEMBLES = flags.DEFINE_list('ensembles', [], 'Run dirs written by python -m '
+                               'trainer.ensemble.')
 _EXPORT_REPORT = flags.DEFINE_string('export_report', 'models/report.json',
                                      'report.json of the shipped export.')
 _OUT = flags.DEFINE_string('out', 'RESULTS.md', 'Where to write.')
@@ -84,6 +86,21 @@ def flags_differing(ours: dict[str, str], theirs: dict[str, str]) -> str:
   return ' '.join(f'`--{n}={ours.get(n, "(unset)")}`' for n in names) or '(the reference)'
 
 
+def ensemble_row(run: pathlib.Path) -> str:
+  """The ensembles table's row of an ensemble run dir: members, model evaluations per
+  image, accuracies."""
+  used = run_flags(run)
+  members = used['members'].split(',')
+  views = 2 if used.get('flip_tta') == 'true' else 1
+  metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
+  return (f"| `{run.name}` | {', '.join(f'`{pathlib.Path(m).name}`' for m in members)} | "
+          f"{'yes' if views == 2 else 'no'} | {len(members) * views} | "
+          f"{100 * metrics['train']['accuracy']:.2f} | "
+          f"{100 * metrics['validation']['accuracy']:.2f} | "
+          f"{100 * metrics['test']['accuracy']:.2f} | "
+          f"{100 * metrics['test']['macro_f1']:.2f} |")
+
+
 def main(argv):
   del argv
   runs = [pathlib.Path(r) for r in _RUNS.value]
@@ -123,10 +140,6 @@ def main(argv):
         f"{test:.2f} | {100 * metrics['test_flip_tta']['accuracy']:.2f} | "
         f"{100 * metrics['test']['macro_f1']:.2f} | {metrics['test']['loss']:.4f} |")
     ax.plot(minutes, accuracy, marker='o', label=run.name)
-    assets = _ASSETS / run.name
-    assets.mkdir(parents=True, exist_ok=True)
-    for png in ('confusion_matrix.png', 'curves.png'):
-      shutil.copy(run / 'reports' / png, assets / png)
   ax.axhline(68.22, color='grey', ls='--', label='study (improved), validation')
   ax.set(xlabel='training time (minutes, CPU)', ylabel='validation accuracy (%)',
          title='Validation accuracy vs. training time')
@@ -142,11 +155,29 @@ def main(argv):
             'machines (no GPU):', '',
             *[f'- `{run.name}`: {run_machines(run)}' for run in runs], '',
             '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
-  for run in runs:
+  ensembles = [pathlib.Path(r) for r in _ENSEMBLES.value]
+  if ensembles:
+    lines += ['## Ensembles and flip averaging inside the model', '',
+              'Made by `python -m trainer.ensemble --members=... [--flip_tta] '
+              '--run_dir=runs/<ensemble>` from the runs above: one Keras model that '
+              'averages its members\' probabilities (and their mirror images\'), so the '
+              'exported .tflite does the same on the device. "Evaluations" is what it '
+              'costs: member models run per image.', '',
+              '| ensemble | members | flip | evaluations | train | validation | test '
+              '| test macro F1 |', '|---|---|---|---:|---:|---:|---:|---:|',
+              *[ensemble_row(run) for run in ensembles], '']
+  for run in runs + ensembles:
     lines += [f'## `{run.name}`: per-class test report', '', '```',
               (run / 'reports' / 'classification_report.txt').read_text().rstrip(), '```',
               '', f'![confusion matrix](docs/results/{run.name}/confusion_matrix.png)', '',
-              f'![curves](docs/results/{run.name}/curves.png)', '']
+              *([f'![curves](docs/results/{run.name}/curves.png)', '']
+                if (run / 'reports' / 'curves.png').exists() else [])]
+  for run in runs + ensembles:
+    assets = _ASSETS / run.name
+    assets.mkdir(parents=True, exist_ok=True)
+    for png in ('confusion_matrix.png', 'curves.png'):
+      if (run / 'reports' / png).exists():
+        shutil.copy(run / 'reports' / png, assets / png)
   report = pathlib.Path(_EXPORT_REPORT.value)
   if report.exists():
     markdown = report.with_suffix('.md').read_text().split('\n', 1)[1]

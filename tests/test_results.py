@@ -1,5 +1,6 @@
 """benchmarks/results.py's pieces that decide what RESULTS.md says about a run."""
 
+import json
 import sys
 
 from conftest import REPO
@@ -25,3 +26,17 @@ def test_ablation_names_only_what_was_trained_differently():
   assert results.flags_differing(ablation, reference) == (
       '`--epochs=40` `--precision=mixed_bfloat16`')
   assert results.flags_differing(reference, reference) == '(the reference)'
+
+
+def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
+  run = tmp_path / 'ensemble'
+  (run / 'reports').mkdir(parents=True)
+  (run / 'flags.txt').write_text('--dataset=fer5_ck\n--flip_tta=true\n'
+                                 '--members=runs/fernet,runs/fernet_reg50\n')
+  split = {'accuracy': 0.7, 'macro_f1': 0.6}
+  (run / 'reports' / 'metrics.json').write_text(json.dumps(
+      {'train': split, 'validation': split, 'test': {'accuracy': 0.7123, 'macro_f1': 0.69}}))
+  assert results.ensemble_row(run) == (
+      '| `ensemble` | `fernet`, `fernet_reg50` | yes | 4 | 70.00 | 70.00 | 71.23 | 69.00 |')
+  (run / 'flags.txt').write_text('--flip_tta=false\n--members=runs/fernet\n')
+  assert '| no | 1 |' in results.ensemble_row(run)

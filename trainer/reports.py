@@ -115,8 +115,8 @@ def plot_augmented_samples(images: np.ndarray, labels: np.ndarray, class_names, 
 
 
 def write_all(model: keras.Model, splits: dict[str, tf.data.Dataset], class_names,
-              history_csv: pathlib.Path, augmented: tuple[np.ndarray, np.ndarray],
-              out_dir: pathlib.Path) -> dict:
+              history_csv: pathlib.Path,
+              augmented: tuple[np.ndarray, np.ndarray] | None, out_dir: pathlib.Path) -> dict:
   """Evaluates `model` on every split and writes all reports into `out_dir`.
 
   Args:
@@ -124,7 +124,8 @@ def write_all(model: keras.Model, splits: dict[str, tf.data.Dataset], class_name
     splits: split name -> evaluation dataset of (images, one-hot labels).
     class_names: label names in output order.
     history_csv: the run's history.csv (the curves are skipped if it is missing).
-    augmented: (images, labels) of one augmented training batch.
+    augmented: (images, labels) of one augmented training batch (its grid is skipped
+      if None: an ensemble has no augmentation of its own).
     out_dir: the run's reports/ folder.
 
   Returns:
@@ -143,5 +144,6 @@ def write_all(model: keras.Model, splits: dict[str, tf.data.Dataset], class_name
   plot_confusion_matrix(labels, test_predicted, class_names, out_dir / 'confusion_matrix.png')
   if history_csv.exists():
     plot_curves(read_history(history_csv), out_dir / 'curves.png')
-  plot_augmented_samples(*augmented, class_names, out_dir / 'augmented_samples.png')
+  if augmented is not None:
+    plot_augmented_samples(*augmented, class_names, out_dir / 'augmented_samples.png')
   return results

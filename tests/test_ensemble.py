@@ -1,0 +1,96 @@
+"""trainer.ensemble: averaging runs (and mirror images) into a run dir that exports."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from edge.litert_model import LiteRTModel
+from export import export
+from export import inputs
+from trainer_helpers import run_trainer
+from trainer_helpers import TINY_FLAGS
+
+
+@pytest.fixture(scope='module')
+def second_run(tiny_data_dir, tmp_path_factory):
+  """A second tiny run with another architecture and seed than `trained_run`."""
+  run_dir = tmp_path_factory.mktemp('member') / 'run'
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}', '--epochs=1',
+                       '--steps_per_epoch=2', '--seed=7', *TINY_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return run_dir
+
+
+@pytest.fixture(scope='module')
+def ensemble_run(trained_run, second_run, tmp_path_factory):
+  """The run dir written by `python -m trainer.ensemble` over both tiny runs, flip-TTA."""
+  run_dir = tmp_path_factory.mktemp('ensemble') / 'run'
+  result = run_trainer(f'--members={trained_run},{second_run}', '--flip_tta',
+                       f'--run_dir={run_dir}', module='trainer.ensemble')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'test accuracy' in result.stdout
+  return run_dir
+
+
+def _images(run_dir):
+  images, _ = inputs.load_split(inputs.read_run(str(run_dir)), 'test')
+  return images
+
+
+def test_ensemble_averages_the_members_over_both_mirror_images(
+    trained_run, second_run, ensemble_run):
+  # Loads with plain Keras: no custom layer for the exporter or anyone else to import.
+  model = keras.models.load_model(ensemble_run / 'inference.keras', compile=False)
+  members = [keras.models.load_model(run / 'inference.keras', compile=False)
+             for run in (trained_run, second_run)]
+  images = _images(trained_run)
+  mirrored = images[:, :, ::-1]
+  expected = np.mean([m.predict(x, verbose=0) for m in members for x in (images, mirrored)],
+                     axis=0)
+  got = model.predict(images, verbose=0)
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+  np.testing.assert_allclose(model.predict(mirrored, verbose=0), got, atol=1e-5)
+  assert np.abs(got - members[0].predict(images, verbose=0)).max() > 1e-3
+
+
+def test_ensemble_run_dir_has_reports_and_reusable_flags(ensemble_run, trained_run):
+  metrics = json.loads((ensemble_run / 'reports' / 'metrics.json').read_text())
+  assert 0 <= metrics['test']['accuracy'] <= 1
+  assert (ensemble_run / 'reports' / 'confusion_matrix.png').stat().st_size > 0
+  assert (ensemble_run / 'preprocessing.json').read_text() == (
+      trained_run / 'preprocessing.json').read_text()
+  again = run_trainer(f'--flagfile={ensemble_run / "flags.txt"}', module='trainer.ensemble')
+  assert again.returncode != 0 and 'inference.keras exists' in again.stderr
+
+
+def test_ensemble_exports_and_int8_agrees_with_keras(ensemble_run, tmp_path):
+  report = export.export(str(ensemble_run), str(tmp_path / 'models'),
+                         calibration_samples=40, latency_runs=3)
+  images = _images(ensemble_run)
+  expected = keras.models.load_model(ensemble_run / 'inference.keras', compile=False
+                                     ).predict(images, verbose=0).argmax(-1)
+  lite = LiteRTModel(tmp_path / 'models' / 'int8.tflite')
+  got = np.array([lite.predict(image).argmax() for image in images])
+  assert (got == expected).mean() >= 0.85
+  assert report['dataset'] == 'fer5_ck'
+
+
+def test_unfinished_member_is_named(trained_run, tmp_path):
+  result = run_trainer(f'--members={trained_run},{tmp_path / "nothing"}',
+                       f'--run_dir={tmp_path / "out"}', module='trainer.ensemble')
+  assert result.returncode != 0
+  assert f'{tmp_path / "nothing" / "flags.txt"} is missing' in result.stderr
+  assert not (tmp_path / 'out').exists()
+
+
+def test_members_of_different_datasets_are_refused(trained_run, tmp_path):
+  other = tmp_path / 'fer5_run'
+  shutil.copytree(trained_run, other)
+  flags_txt = other / 'flags.txt'
+  flags_txt.write_text(flags_txt.read_text().replace('--dataset=fer5_ck', '--dataset=fer5'))
+  result = run_trainer(f'--members={trained_run},{other}', f'--run_dir={tmp_path / "out"}',
+                       module='trainer.ensemble')
+  assert result.returncode != 0 and 'another dataset' in result.stderr

@@ -1,0 +1,149 @@
+"""Averages finished runs, and optionally their mirror images, into one run dir:
+
+  python -m trainer.ensemble --members=runs/fernet,runs/fernet_reg50 --flip_tta \\
+      --run_dir=runs/ensemble
+
+The result is an ordinary run dir (inference.keras, preprocessing.json, flags.txt,
+reports/), so `python -m export` ships it like any trained run. Its inference model is a
+plain Keras graph (the members as sub-models, a flip op, an Average layer): test-time
+augmentation and ensembling then run inside the exported .tflite, on the device too,
+instead of in an evaluation script only.
+"""
+
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+import keras
+
+from trainer import data
+from trainer import preprocessing
+from trainer import reports
+from trainer import run_dir
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines the command-line flags of the ensemble tool."""
+  flags.DEFINE_list('members', None, 'Finished trainer run dirs to average.')
+  flags.DEFINE_bool('flip_tta', False, 'Also average each member over the horizontally '
+                    'mirrored image.')
+  flags.DEFINE_string('run_dir', None, 'Output run dir.')
+  flags.DEFINE_string('dataset', None, 'fer_emotions config; default: the members\' '
+                      '(they must agree).')
+  flags.DEFINE_string('data_dir', None, 'TFDS data dir; default: the first member\'s.')
+  flags.DEFINE_integer('batch_size', 256, 'Evaluation batch size.')
+  flags.mark_flags_as_required(['members', 'run_dir'])
+
+
+class EnsembleError(ValueError):
+  """The members cannot be combined; the message says which and why."""
+
+
+def read_members(paths: list[str]) -> list[run_dir.RunDir]:
+  """The members' run dirs, checked to be finished runs of one dataset and preprocessing.
+
+  Raises:
+    EnsembleError: naming the member that is unfinished or disagrees with the first.
+  """
+  members = [run_dir.RunDir(pathlib.Path(path)) for path in paths]
+  for member in members:
+    for needed in (member.flags, member.inference_model, member.preprocessing):
+      if not needed.is_file():
+        raise EnsembleError(f'{needed} is missing: --members must be finished trainer '
+                            'runs.')
+  first = members[0]
+  reference = (member_dataset(first), preprocessing.read(first.preprocessing))
+  for member in members[1:]:
+    if (member_dataset(member), preprocessing.read(member.preprocessing)) != reference:
+      raise EnsembleError(f'{member.root} was trained on another dataset or '
+                          f'preprocessing than {first.root}; ensemble runs of one '
+                          'dataset only.')
+  return members
+
+
+def member_dataset(member: run_dir.RunDir) -> str:
+  """The fer_emotions config a run was trained on."""
+  return run_dir.parse_flags(member.flags.read_text())['dataset']
+
+
+def build_ensemble(models: list[keras.Model], flip_tta: bool) -> keras.Model:
+  """A model whose output is the mean of `models`' probabilities (and their mirrors').
+
+  Args:
+    models: classifiers with one (48, 48, 1) input and probability outputs.
+    flip_tta: also feed each model the horizontally mirrored image.
+  """
+  image = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
+  views = [image, keras.ops.flip(image, axis=2)] if flip_tta else [image]
+  outputs = []
+  for index, model in enumerate(models):
+    model.name = f'member_{index}'  # loaded runs are all called 'fernet'
+    outputs.extend(model(view) for view in views)
+  averaged = keras.layers.Average(name='probabilities')(outputs) if len(outputs) > 1 \
+      else outputs[0]
+  return keras.Model(image, averaged, name='fernet_ensemble')
+
+
+def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
+             dataset: str | None = None, data_dir: str | None = None,
+             batch_size: int = 256) -> dict:
+  """Builds, saves and evaluates an ensemble run dir; returns its metrics.
+
+  Args:
+    members: finished trainer run dirs.
+    out_dir: the ensemble's run dir (must not hold a finished run).
+    flip_tta: also average each member over the mirrored image.
+    dataset: fer_emotions config (default and must-match: the members').
+    data_dir: TFDS data dir (default: the first member's).
+    batch_size: evaluation batch size.
+
+  Raises:
+    EnsembleError: a member is unfinished or disagrees, or `out_dir` is taken.
+  """
+  out = run_dir.RunDir(pathlib.Path(out_dir))
+  if out.inference_model.exists():
+    raise EnsembleError(f'{out.inference_model} exists: choose another --run_dir or '
+                        'delete it.')
+  runs = read_members(members)
+  first_flags = run_dir.parse_flags(runs[0].flags.read_text())
+  dataset = dataset or first_flags['dataset']
+  if dataset != first_flags['dataset']:
+    raise EnsembleError(f'--dataset={dataset}, but the members were trained on '
+                        f'{first_flags["dataset"]}.')
+  data_dir = data_dir or first_flags.get('data_dir') or None
+  builder = data.builder(dataset, data_dir)
+  model = build_ensemble(
+      [keras.models.load_model(run.inference_model, compile=False) for run in runs],
+      flip_tta)
+  out.make()
+  resolved = {'members': ','.join(members), 'flip_tta': str(flip_tta).lower(),
+              'run_dir': out_dir, 'dataset': dataset, 'data_dir': data_dir or '',
+              'batch_size': batch_size}
+  out.flags.write_text(''.join(f'--{name}={value}\n' for name, value in
+                               sorted(resolved.items()) if value != ''))
+  out.preprocessing.write_text(runs[0].preprocessing.read_text())
+  model.save(out.inference_model)
+  splits = data.evaluation_pipelines(builder, batch_size, None)
+  return reports.write_all(model, splits, data.class_names(builder), out.history, None,
+                           out.reports)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    results = ensemble(FLAGS.members, FLAGS.run_dir, FLAGS.flip_tta, FLAGS.dataset,
+                       FLAGS.data_dir, FLAGS.batch_size)
+  except (EnsembleError, data.DatasetNotBuiltError) as e:
+    sys.exit(f'error: {e}')
+  print(f"Wrote {FLAGS.run_dir}: test accuracy {results['test']['accuracy']:.4f}, "
+        f"validation {results['validation']['accuracy']:.4f}, "
+        f"train {results['train']['accuracy']:.4f}.")
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
