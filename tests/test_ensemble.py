@@ -64,6 +64,8 @@ def test_ensemble_run_dir_has_reports_and_reusable_flags(ensemble_run, trained_r
       trained_run / 'preprocessing.json').read_text()
   again = run_trainer(f'--flagfile={ensemble_run / "flags.txt"}', module='trainer.ensemble')
   assert again.returncode != 0 and 'inference.keras exists' in again.stderr
+  evaluated = run_trainer(f'--run_dir={ensemble_run}', module='trainer.evaluate')
+  assert evaluated.returncode != 0 and 'is an ensemble' in evaluated.stderr
 
 
 def test_ensemble_exports_and_int8_agrees_with_keras(ensemble_run, tmp_path):

@@ -41,6 +41,9 @@ def main(argv):
   for needed in (run.flags, run.inference_model):
     if not needed.exists():
       sys.exit(f'error: {needed} is missing: {run.root} is no finished trainer run.')
+  if 'members' in run_dir.parse_flags(run.flags.read_text()):
+    sys.exit(f'error: {run.root} is an ensemble (python -m trainer.ensemble wrote it, with '
+             'its reports); delete it and run that command again to re-evaluate.')
   FLAGS(['evaluate', f'--flagfile={run.flags}', f'--run_dir={run.root}'])
   try:
     results = evaluate(run)
