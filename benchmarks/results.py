@@ -86,15 +86,20 @@ def flags_differing(ours: dict[str, str], theirs: dict[str, str]) -> str:
   return ' '.join(f'`--{n}={ours.get(n, "(unset)")}`' for n in names) or '(the reference)'
 
 
-def ensemble_row(run: pathlib.Path) -> str:
-  """The ensembles table's row of an ensemble run dir: members, model evaluations per
-  image, accuracies."""
-  used = run_flags(run)
-  members = used['members'].split(',')
-  views = 2 if used.get('flip_tta') == 'true' else 1
+def ensemble_members(run: pathlib.Path) -> list[pathlib.Path]:
+  """The run dirs an ensemble run dir averages."""
+  return [pathlib.Path(m) for m in run_flags(run)['members'].split(',')]
+
+
+def ensemble_row(run: pathlib.Path, training_minutes: float) -> str:
+  """The ensembles table's row of an ensemble run dir: members, their total training
+  time, model evaluations per image, accuracies."""
+  members = ensemble_members(run)
+  views = 2 if run_flags(run).get('flip_tta') == 'true' else 1
   metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
-  return (f"| `{run.name}` | {', '.join(f'`{pathlib.Path(m).name}`' for m in members)} | "
-          f"{'yes' if views == 2 else 'no'} | {len(members) * views} | "
+  return (f"| `{run.name}` | {', '.join(f'`{m.name}`' for m in members)} | "
+          f"{training_minutes:.0f} | {'yes' if views == 2 else 'no'} | "
+          f"{len(members) * views} | "
           f"{100 * metrics['train']['accuracy']:.2f} | "
           f"{100 * metrics['validation']['accuracy']:.2f} | "
           f"{100 * metrics['test']['accuracy']:.2f} | "
@@ -162,10 +167,13 @@ def main(argv):
               '--run_dir=runs/<ensemble>` from the runs above: one Keras model that '
               'averages its members\' probabilities (and their mirror images\'), so the '
               'exported .tflite does the same on the device. "Evaluations" is what it '
-              'costs: member models run per image.', '',
-              '| ensemble | members | flip | evaluations | train | validation | test '
-              '| test macro F1 |', '|---|---|---|---:|---:|---:|---:|---:|',
-              *[ensemble_row(run) for run in ensembles], '']
+              'costs: member models run per image; minutes: the members\' training '
+              'time together.', '',
+              '| ensemble | members | minutes | flip | evaluations | train | validation '
+              '| test | test macro F1 |', '|---|---|---:|---|---:|---:|---:|---:|---:|',
+              *[ensemble_row(run, sum(validation_over_time(m)[0][-1]
+                                      for m in ensemble_members(run)))
+                for run in ensembles], '']
   for run in runs + ensembles:
     lines += [f'## `{run.name}`: per-class test report', '', '```',
               (run / 'reports' / 'classification_report.txt').read_text().rstrip(), '```',

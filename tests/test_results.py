@@ -1,6 +1,7 @@
 """benchmarks/results.py's pieces that decide what RESULTS.md says about a run."""
 
 import json
+import pathlib
 import sys
 
 from conftest import REPO
@@ -36,7 +37,10 @@ def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
   split = {'accuracy': 0.7, 'macro_f1': 0.6}
   (run / 'reports' / 'metrics.json').write_text(json.dumps(
       {'train': split, 'validation': split, 'test': {'accuracy': 0.7123, 'macro_f1': 0.69}}))
-  assert results.ensemble_row(run) == (
-      '| `ensemble` | `fernet`, `fernet_reg50` | yes | 4 | 70.00 | 70.00 | 71.23 | 69.00 |')
+  assert results.ensemble_members(run) == [pathlib.Path('runs/fernet'),
+                                           pathlib.Path('runs/fernet_reg50')]
+  assert results.ensemble_row(run, 140.4) == (
+      '| `ensemble` | `fernet`, `fernet_reg50` | 140 | yes | 4 | 70.00 | 70.00 | 71.23 '
+      '| 69.00 |')
   (run / 'flags.txt').write_text('--flip_tta=false\n--members=runs/fernet\n')
-  assert '| no | 1 |' in results.ensemble_row(run)
+  assert '| 63 | no | 1 |' in results.ensemble_row(run, 63)
