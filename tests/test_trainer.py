@@ -39,7 +39,9 @@ def test_one_training_step_writes_the_whole_run_dir(tiny_data_dir, tmp_path):
   machine_log = (run_dir / 'machine.txt').read_text().splitlines()
   assert len(machine_log) == 1 and f'{os.cpu_count()} cores' in machine_log[0]
   metrics = json.loads((run_dir / 'reports' / 'metrics.json').read_text())
-  assert set(metrics) == {'train', 'validation', 'test', 'test_flip_tta'}
+  assert set(metrics) == {'train', 'validation', 'test', 'test_flip_tta',
+                          'dead_relu_fraction'}
+  assert len(metrics['dead_relu_fraction']) == 4  # two blocks of two ReLUs
   assert 0 <= metrics['test']['accuracy'] <= 1
   spec = json.loads((run_dir / 'preprocessing.json').read_text())
   assert spec['labels'] == ['angry', 'fearful', 'happy', 'neutral', 'sad']

@@ -15,6 +15,7 @@ import keras
 
 from trainer import augment
 from trainer import data
+from trainer import dead_relus
 from trainer import flags_def
 from trainer import reports
 from trainer import run_dir
@@ -52,6 +53,9 @@ def main(argv):
   print(f"Wrote {run.reports}: test accuracy {results['test']['accuracy']:.4f}, "
         f"validation {results['validation']['accuracy']:.4f}, "
         f"train {results['train']['accuracy']:.4f}.")
+  warning = dead_relus.collapse_warning(results['dead_relu_fraction'])
+  if warning:
+    print(warning)
 
 
 if __name__ == '__main__':

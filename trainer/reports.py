@@ -14,7 +14,10 @@ import numpy as np
 from sklearn import metrics as sk_metrics
 import tensorflow as tf
 
+from trainer import dead_relus
+
 _EPS = 1e-7
+_DEAD_RELU_SAMPLE = 512  # test images the dead-ReLU check looks at
 
 
 def predict(model: keras.Model, dataset: tf.data.Dataset, flip_tta: bool = False
@@ -31,6 +34,17 @@ def predict(model: keras.Model, dataset: tf.data.Dataset, flip_tta: bool = False
     probabilities.append(np.asarray(p, np.float32))
     labels.append(np.argmax(one_hot, axis=-1))
   return np.concatenate(probabilities), np.concatenate(labels)
+
+
+def first_images(dataset: tf.data.Dataset, n: int) -> np.ndarray:
+  """Up to the first `n` images of a dataset of (images, labels) batches."""
+  batches, count = [], 0
+  for images, _ in dataset:
+    batches.append(np.asarray(images))
+    count += len(batches[-1])
+    if count >= n:
+      break
+  return np.concatenate(batches)[:n]
 
 
 def summarise(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -135,6 +149,8 @@ def write_all(model: keras.Model, splits: dict[str, tf.data.Dataset], class_name
   predictions = {name: predict(model, dataset) for name, dataset in splits.items()}
   results = {name: summarise(*prediction) for name, prediction in predictions.items()}
   results['test_flip_tta'] = summarise(*predict(model, splits['test'], flip_tta=True))
+  results['dead_relu_fraction'] = dead_relus.dead_channel_fractions(
+      model, first_images(splits['test'], _DEAD_RELU_SAMPLE))
   probabilities, labels = predictions['test']
   test_predicted = probabilities.argmax(-1)
   (out_dir / 'metrics.json').write_text(json.dumps(results, indent=2) + '\n')

@@ -17,6 +17,7 @@ from edge import machine
 from trainer import augment
 from trainer import callbacks
 from trainer import data
+from trainer import dead_relus
 from trainer import devices
 from trainer import flags_def
 from trainer import model
@@ -149,6 +150,9 @@ def train() -> dict | None:
   print(f"Run dir {run.root}: test accuracy {results['test']['accuracy']:.4f} "
         f"(flip-TTA {results['test_flip_tta']['accuracy']:.4f}), validation "
         f"{results['validation']['accuracy']:.4f}, train {results['train']['accuracy']:.4f}.")
+  warning = dead_relus.collapse_warning(results['dead_relu_fraction'])
+  if warning:
+    print(warning)
   return results['test']
 
 
