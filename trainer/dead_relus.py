@@ -36,6 +36,7 @@ def collapse_warning(fractions: dict[str, float]) -> str | None:
   if fractions[worst] < COLLAPSED:
     return None
   return (f'warning: {fractions[worst]:.0%} of the channels of {worst} never fire on the '
-          'test images (dead ReLUs): the model gives every image nearly the same output. '
-          'Retrain with a learning-rate warm-up (--lr_schedule=cosine --warmup_epochs=1) '
-          'or a lower --learning_rate; reports/metrics.json lists every layer.')
+          'test images (dead ReLUs): the model gives every image nearly the same output, '
+          'and more epochs will not revive it. Start again from a recipe that trains '
+          '(configs/fernet.cfg) and change one flag at a time; reports/metrics.json lists '
+          'every layer.')
