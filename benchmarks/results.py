@@ -111,6 +111,7 @@ def main(argv):
   runs = [pathlib.Path(r) for r in _RUNS.value]
   lines = ['# Results', '',
            'Written by `python benchmarks/results.py --runs=' + ','.join(_RUNS.value) +
+           (' --ensembles=' + ','.join(_ENSEMBLES.value) if _ENSEMBLES.value else '') +
            f' --export_report={_EXPORT_REPORT.value}` from the run dirs\' '
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
            'by `python -m trainer --flagfile=configs/<run>.cfg` (ablations: '
