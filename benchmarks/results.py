@@ -178,15 +178,13 @@ def main(argv):
   for run in runs + ensembles:
     lines += [f'## `{run.name}`: per-class test report', '', '```',
               (run / 'reports' / 'classification_report.txt').read_text().rstrip(), '```',
-              '', f'![confusion matrix](docs/results/{run.name}/confusion_matrix.png)', '',
-              *([f'![curves](docs/results/{run.name}/curves.png)', '']
-                if (run / 'reports' / 'curves.png').exists() else [])]
-  for run in runs + ensembles:
+              '']
     assets = _ASSETS / run.name
     assets.mkdir(parents=True, exist_ok=True)
-    for png in ('confusion_matrix.png', 'curves.png'):
-      if (run / 'reports' / png).exists():
+    for png, title in (('confusion_matrix.png', 'confusion matrix'), ('curves.png', 'curves')):
+      if (run / 'reports' / png).exists():  # an ensemble has no curves
         shutil.copy(run / 'reports' / png, assets / png)
+        lines += [f'![{title}](docs/results/{run.name}/{png})', '']
   report = pathlib.Path(_EXPORT_REPORT.value)
   if report.exists():
     markdown = report.with_suffix('.md').read_text().split('\n', 1)[1]

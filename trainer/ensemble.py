@@ -120,10 +120,10 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
       flip_tta)
   out.make()
   resolved = {'members': ','.join(members), 'flip_tta': str(flip_tta).lower(),
-              'run_dir': out_dir, 'dataset': dataset, 'data_dir': data_dir or '',
+              'run_dir': out_dir, 'dataset': dataset, 'data_dir': data_dir,
               'batch_size': batch_size}
   out.flags.write_text(''.join(f'--{name}={value}\n' for name, value in
-                               sorted(resolved.items()) if value != ''))
+                               sorted(resolved.items()) if value is not None))
   out.preprocessing.write_text(runs[0].preprocessing.read_text())
   model.save(out.inference_model)
   splits = data.evaluation_pipelines(builder, batch_size, None)
