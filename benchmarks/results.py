@@ -91,15 +91,23 @@ def ensemble_members(run: pathlib.Path) -> list[pathlib.Path]:
   return [pathlib.Path(m) for m in run_flags(run)['members'].split(',')]
 
 
+def test_time_views(ensemble_flags: dict[str, str]) -> tuple[str, int]:
+  """What each member of an ensemble sees (as table text) and how many views that is."""
+  shift = int(ensemble_flags.get('shift_tta', 0))
+  flip = ensemble_flags.get('flip_tta') == 'true'
+  names = ['image'] + ([f'4 shifts of {shift} px'] if shift else [])
+  count = (5 if shift else 1) * (2 if flip else 1)
+  return ', '.join(names) + (', mirrored' if flip else ''), count
+
+
 def ensemble_row(run: pathlib.Path, training_minutes: float) -> str:
   """The ensembles table's row of an ensemble run dir: members, their total training
   time, model evaluations per image, accuracies."""
   members = ensemble_members(run)
-  views = 2 if run_flags(run).get('flip_tta') == 'true' else 1
+  views, count = test_time_views(run_flags(run))
   metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
   return (f"| `{run.name}` | {', '.join(f'`{m.name}`' for m in members)} | "
-          f"{training_minutes:.0f} | {'yes' if views == 2 else 'no'} | "
-          f"{len(members) * views} | "
+          f"{training_minutes:.0f} | {views} | {len(members) * count} | "
           f"{100 * metrics['train']['accuracy']:.2f} | "
           f"{100 * metrics['validation']['accuracy']:.2f} | "
           f"{100 * metrics['test']['accuracy']:.2f} | "
@@ -163,14 +171,14 @@ def main(argv):
             '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
   ensembles = [pathlib.Path(r) for r in _ENSEMBLES.value]
   if ensembles:
-    lines += ['## Ensembles and flip averaging inside the model', '',
+    lines += ['## Ensembles and test-time views inside the model', '',
               'Made by `python -m trainer.ensemble --members=... [--flip_tta] '
-              '--run_dir=runs/<ensemble>` from the runs above: one Keras model that '
-              'averages its members\' probabilities (and their mirror images\'), so the '
-              'exported .tflite does the same on the device. "Evaluations" is what it '
-              'costs: member models run per image; minutes: the members\' training '
-              'time together.', '',
-              '| ensemble | members | minutes | flip | evaluations | train | validation '
+              '[--shift_tta=N] --run_dir=runs/<ensemble>` from the runs above: one Keras '
+              'model that averages its members\' probabilities over the image and its '
+              'views (mirror image, shifted copies), so the exported .tflite does the '
+              'same on the device. "Evaluations" is what it costs: member models run per '
+              'image; minutes: the members\' training time together.', '',
+              '| ensemble | members | minutes | views | evaluations | train | validation '
               '| test | test macro F1 |', '|---|---|---:|---|---:|---:|---:|---:|---:|',
               *[ensemble_row(run, sum(validation_over_time(m)[0][-1]
                                       for m in ensemble_members(run)))

@@ -26,10 +26,10 @@ def second_run(tiny_data_dir, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def ensemble_run(trained_run, second_run, tmp_path_factory):
-  """The run dir written by `python -m trainer.ensemble` over both tiny runs, flip-TTA."""
+  """`python -m trainer.ensemble` over both tiny runs, with mirrored and shifted views."""
   run_dir = tmp_path_factory.mktemp('ensemble') / 'run'
   result = run_trainer(f'--members={trained_run},{second_run}', '--flip_tta',
-                       f'--run_dir={run_dir}', module='trainer.ensemble')
+                       '--shift_tta=2', f'--run_dir={run_dir}', module='trainer.ensemble')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'test accuracy' in result.stdout
   return run_dir
@@ -40,7 +40,16 @@ def _images(run_dir):
   return images
 
 
-def test_ensemble_averages_the_members_over_both_mirror_images(
+def _shifted(images, pixels):
+  """The image moved down, up, right and left by `pixels`, edges mirrored in."""
+  padded = np.pad(images, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)),
+                  mode='symmetric')
+  size = images.shape[1]
+  return [padded[:, top:top + size, left:left + size]
+          for top, left in ((0, pixels), (2 * pixels, pixels), (pixels, 0), (pixels, 2 * pixels))]
+
+
+def test_ensemble_averages_the_members_over_shifted_and_mirrored_views(
     trained_run, second_run, ensemble_run):
   # Loads with plain Keras: no custom layer for the exporter or anyone else to import.
   model = keras.models.load_model(ensemble_run / 'inference.keras', compile=False)
@@ -48,8 +57,10 @@ def test_ensemble_averages_the_members_over_both_mirror_images(
              for run in (trained_run, second_run)]
   images = _images(trained_run)
   mirrored = images[:, :, ::-1]
-  expected = np.mean([m.predict(x, verbose=0) for m in members for x in (images, mirrored)],
-                     axis=0)
+  views = [images, *_shifted(images, 2)]
+  views += [view[:, :, ::-1] for view in views]
+  assert np.abs(views[1] - images).max() > 0  # the shifts are not the identity
+  expected = np.mean([m.predict(x, verbose=0) for m in members for x in views], axis=0)
   got = model.predict(images, verbose=0)
   np.testing.assert_allclose(got, expected, atol=1e-5)
   np.testing.assert_allclose(model.predict(mirrored, verbose=0), got, atol=1e-5)

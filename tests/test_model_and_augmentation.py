@@ -43,6 +43,22 @@ def test_augmentation_changes_images_only_in_training():
   assert augmented.min() >= 0.0 and augmented.max() <= 1.0
 
 
+def test_random_erasing_blanks_one_rectangle_in_about_the_given_share_of_images():
+  augmenter = augment.build_augmenter(augment.AugmentConfig(erasing=0.5), seed=3)
+  images = np.full((256, 48, 48, 1), 0.5, np.float32)
+  changed = np.abs(np.asarray(augmenter(images, training=True)) - images) > 1e-6
+  erased = changed.any(axis=(1, 2, 3))
+  assert 0.35 < erased.mean() < 0.65
+  area = changed[erased].mean(axis=(1, 2, 3))
+  assert area.max() <= 0.34 and area.mean() > 0.05
+  # The erased pixels form one rectangle: its bounding box is fully changed.
+  first = changed[erased][0, :, :, 0]
+  rows, cols = np.nonzero(first)
+  box = first[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+  assert box.mean() > 0.9  # noise may equal the 0.5 background on a few pixels
+  np.testing.assert_array_equal(augmenter(images, training=False), images)
+
+
 def test_no_augmentation_configured_is_the_identity():
   augmenter = augment.build_augmenter(augment.AugmentConfig())
   images = np.ones((2, 48, 48, 1), np.float32)

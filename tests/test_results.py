@@ -40,7 +40,9 @@ def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
   assert results.ensemble_members(run) == [pathlib.Path('runs/fernet'),
                                            pathlib.Path('runs/fernet_reg50')]
   assert results.ensemble_row(run, 140.4) == (
-      '| `ensemble` | `fernet`, `fernet_reg50` | 140 | yes | 4 | 70.00 | 70.00 | 71.23 '
-      '| 69.00 |')
+      '| `ensemble` | `fernet`, `fernet_reg50` | 140 | image, mirrored | 4 | 70.00 | '
+      '70.00 | 71.23 | 69.00 |')
   (run / 'flags.txt').write_text('--flip_tta=false\n--members=runs/fernet\n')
-  assert '| 63 | no | 1 |' in results.ensemble_row(run, 63)
+  assert '| 63 | image | 1 |' in results.ensemble_row(run, 63)
+  (run / 'flags.txt').write_text('--flip_tta=true\n--shift_tta=2\n--members=runs/fernet\n')
+  assert '| 63 | image, 4 shifts of 2 px, mirrored | 10 |' in results.ensemble_row(run, 63)

@@ -116,6 +116,7 @@ def test_missing_dataset_says_how_to_build_it(tmp_path):
 @pytest.mark.parametrize('flag, message', [
     ('--precision=float64', 'precision'),
     ('--brightness=0.5', 'brightness'),
+    ('--erasing=1.5', 'erasing'),
     ('--filters=32,64,x', 'filters'),
     ('--reduce_lr_patience=3', 'lr_schedule=constant'),
 ])

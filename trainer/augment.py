@@ -18,6 +18,8 @@ class AugmentConfig:
     zoom: max zoom fraction in or out (RandomZoom).
     flip: random horizontal flip (RandomFlip).
     shift: max translation as a fraction of width and height (RandomTranslation).
+    erasing: probability of blanking one random rectangle (2-33 % of the area) with
+      noise (RandomErasing, "random erasing" of Zhong et al. 2017).
   """
 
   rotation: float = 0.0
@@ -25,6 +27,7 @@ class AugmentConfig:
   zoom: float = 0.0
   flip: bool = False
   shift: float = 0.0
+  erasing: float = 0.0
 
 
 def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Sequential:
@@ -49,4 +52,9 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Seq
     stack.append(layers.RandomBrightness(config.brightness,
                                          value_range=preprocessing.VALUE_RANGE,
                                          seed=seed, dtype='float32'))
+  if config.erasing:
+    # factor=(p, p): RandomErasing draws each image's probability from the factor range.
+    stack.append(layers.RandomErasing(factor=(config.erasing, config.erasing),
+                                      value_range=preprocessing.VALUE_RANGE, seed=seed,
+                                      dtype='float32'))
   return keras.Sequential(stack or [layers.Identity(dtype='float32')], name='augmentation')

@@ -1,13 +1,13 @@
 """Averages finished runs, and optionally their mirror images, into one run dir:
 
   python -m trainer.ensemble --members=runs/fernet,runs/fernet_reg50 --flip_tta \\
-      --run_dir=runs/ensemble
+      [--shift_tta=2] --run_dir=runs/ensemble
 
 The result is an ordinary run dir (inference.keras, preprocessing.json, flags.txt,
 reports/), so `python -m export` ships it like any trained run. Its inference model is a
-plain Keras graph (the members as sub-models, a flip op, an Average layer): test-time
-augmentation and ensembling then run inside the exported .tflite, on the device too,
-instead of in an evaluation script only.
+plain Keras graph (the members as sub-models, flip/pad/slice ops, an Average layer):
+test-time augmentation and ensembling then run inside the exported .tflite, on the device
+too, instead of in an evaluation script only.
 """
 
 import pathlib
@@ -30,6 +30,9 @@ def define_flags() -> None:
   flags.DEFINE_list('members', None, 'Finished trainer run dirs to average.')
   flags.DEFINE_bool('flip_tta', False, 'Also average each member over the horizontally '
                     'mirrored image.')
+  flags.DEFINE_integer('shift_tta', 0, 'Also average each member over the image shifted '
+                       'this many pixels up, down, left and right (edges mirrored); 0: '
+                       'off.', lower_bound=0, upper_bound=preprocessing.IMAGE_SHAPE[0] // 4)
   flags.DEFINE_string('run_dir', None, 'Output run dir.')
   flags.DEFINE_string('dataset', None, 'fer_emotions config; default: the members\' '
                       '(they must agree).')
@@ -69,15 +72,29 @@ def member_dataset(member: run_dir.RunDir) -> str:
   return run_dir.parse_flags(member.flags.read_text())['dataset']
 
 
-def build_ensemble(models: list[keras.Model], flip_tta: bool) -> keras.Model:
-  """A model whose output is the mean of `models`' probabilities (and their mirrors').
+def shifted_views(image: keras.KerasTensor, pixels: int) -> list[keras.KerasTensor]:
+  """`image` moved `pixels` down, up, right and left, the uncovered edge mirrored in."""
+  height, width = preprocessing.IMAGE_SHAPE[:2]
+  padded = keras.ops.pad(image, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)),
+                         mode='symmetric')
+  offsets = ((0, pixels), (2 * pixels, pixels), (pixels, 0), (pixels, 2 * pixels))
+  return [padded[:, top:top + height, left:left + width, :] for top, left in offsets]
+
+
+def build_ensemble(models: list[keras.Model], flip_tta: bool,
+                   shift_tta: int = 0) -> keras.Model:
+  """A model whose output is the mean of `models`' probabilities over several views.
 
   Args:
     models: classifiers with one (48, 48, 1) input and probability outputs.
-    flip_tta: also feed each model the horizontally mirrored image.
+    flip_tta: also feed each model the horizontally mirrored view(s).
+    shift_tta: also feed each model the image shifted this many pixels each way
+      (`shifted_views`); 0: no shifted views.
   """
   image = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
-  views = [image, keras.ops.flip(image, axis=2)] if flip_tta else [image]
+  views = [image] + (shifted_views(image, shift_tta) if shift_tta else [])
+  if flip_tta:
+    views += [keras.ops.flip(view, axis=2) for view in views]
   outputs = []
   for index, model in enumerate(models):
     model.name = f'member_{index}'  # loaded runs are all called 'fernet'
@@ -88,7 +105,7 @@ def build_ensemble(models: list[keras.Model], flip_tta: bool) -> keras.Model:
 
 
 def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
-             dataset: str | None = None, data_dir: str | None = None,
+             shift_tta: int = 0, dataset: str | None = None, data_dir: str | None = None,
              batch_size: int = 256) -> dict:
   """Builds, saves and evaluates an ensemble run dir; returns its metrics.
 
@@ -96,6 +113,7 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
     members: finished trainer run dirs.
     out_dir: the ensemble's run dir (must not hold a finished run).
     flip_tta: also average each member over the mirrored image.
+    shift_tta: also average over the image shifted this many pixels each way.
     dataset: fer_emotions config (default and must-match: the members').
     data_dir: TFDS data dir (default: the first member's).
     batch_size: evaluation batch size.
@@ -117,9 +135,10 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
   builder = data.builder(dataset, data_dir)
   model = build_ensemble(
       [keras.models.load_model(run.inference_model, compile=False) for run in runs],
-      flip_tta)
+      flip_tta, shift_tta)
   out.make()
   resolved = {'members': ','.join(members), 'flip_tta': str(flip_tta).lower(),
+              'shift_tta': shift_tta,
               'run_dir': out_dir, 'dataset': dataset, 'data_dir': data_dir,
               'batch_size': batch_size}
   out.flags.write_text(''.join(f'--{name}={value}\n' for name, value in
@@ -135,8 +154,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
-    results = ensemble(FLAGS.members, FLAGS.run_dir, FLAGS.flip_tta, FLAGS.dataset,
-                       FLAGS.data_dir, FLAGS.batch_size)
+    results = ensemble(FLAGS.members, FLAGS.run_dir, FLAGS.flip_tta, FLAGS.shift_tta,
+                       FLAGS.dataset, FLAGS.data_dir, FLAGS.batch_size)
   except (EnsembleError, data.DatasetNotBuiltError) as e:
     sys.exit(f'error: {e}')
   print(f"Wrote {FLAGS.run_dir}: test accuracy {results['test']['accuracy']:.4f}, "

@@ -54,6 +54,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float('zoom', 0.0, 'RandomZoom: max fraction in or out.', **kw)
   flags.DEFINE_bool('flip', False, 'RandomFlip horizontal.', **kw)
   flags.DEFINE_float('shift', 0.0, 'RandomTranslation: max fraction of width/height.', **kw)
+  flags.DEFINE_float('erasing', 0.0, 'RandomErasing: probability of blanking a random '
+                     'rectangle of 2-33 % of the image with noise; 0 disables.',
+                     lower_bound=0.0, upper_bound=1.0, **kw)
   flags.DEFINE_enum('augment_on', 'model', ['model', 'dataset'],
                     'Where augmentation runs: inside the training model (on the '
                     'accelerator) or in the tf.data map after batch().', **kw)

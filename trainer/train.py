@@ -32,7 +32,8 @@ def augment_config() -> augment.AugmentConfig:
   """The augmentation flags as an AugmentConfig."""
   low, high = (float(v) for v in FLAGS.brightness)
   return augment.AugmentConfig(rotation=FLAGS.rotation, brightness=(low, high),
-                               zoom=FLAGS.zoom, flip=FLAGS.flip, shift=FLAGS.shift)
+                               zoom=FLAGS.zoom, flip=FLAGS.flip, shift=FLAGS.shift,
+                               erasing=FLAGS.erasing)
 
 
 def check_flags(values: flags.FlagValues = FLAGS) -> None:
