@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from trainer import augment
 from trainer import model
@@ -57,6 +58,21 @@ def test_random_erasing_blanks_one_rectangle_in_about_the_given_share_of_images(
   box = first[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
   assert box.mean() > 0.9  # noise may equal the 0.5 background on a few pixels
   np.testing.assert_array_equal(augmenter(images, training=False), images)
+
+
+def test_mixup_blends_images_and_labels_with_the_same_weights_in_tf_data():
+  # Each class has its own constant image, so a blended image must equal the blend of
+  # the class images that its label says it is made of.
+  class_values = np.array([0.0, 0.25, 0.5, 0.75, 1.0], np.float32)
+  classes = np.arange(64) % 5
+  images = np.broadcast_to(class_values[classes, None, None, None], (64, 48, 48, 1))
+  dataset = tf.data.Dataset.from_tensor_slices(
+      (images, tf.one_hot(classes, 5))).batch(64).map(augment.build_mixup(0.4, seed=1))
+  mixed_images, mixed_labels = (np.asarray(t) for t in next(iter(dataset)))
+  np.testing.assert_allclose(mixed_labels.sum(axis=1), 1.0, rtol=1e-5)
+  assert (mixed_labels.max(axis=1) < 0.99).mean() > 0.3  # many examples were blended
+  np.testing.assert_allclose(mixed_images[:, 0, 0, 0], mixed_labels @ class_values, atol=1e-5)
+  assert np.ptp(mixed_images, axis=(1, 2, 3)).max() < 1e-6  # blended as whole images
 
 
 def test_no_augmentation_configured_is_the_identity():

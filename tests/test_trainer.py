@@ -57,10 +57,12 @@ def test_one_training_step_writes_the_whole_run_dir(tiny_data_dir, tmp_path):
 def test_inference_model_has_no_augmentation_and_is_float32(tiny_data_dir, tmp_path):
   run_dir = tmp_path / 'run'
   result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}', '--epochs=1',
-                       '--steps_per_epoch=1', '--precision=mixed_bfloat16', *TINY_FLAGS)
+                       '--steps_per_epoch=1', '--precision=mixed_bfloat16', '--erasing=0.5',
+                       '--mixup=0.2', *TINY_FLAGS)
   assert result.returncode == 0, result.stderr[-3000:]
   model = keras.models.load_model(run_dir / 'inference.keras', compile=False)
-  assert not [layer for layer in model.layers if type(layer).__name__.startswith('Random')]
+  assert not [layer for layer in model.layers
+              if type(layer).__name__.startswith(('Random', 'MixUp'))]
   assert {layer.dtype_policy.name for layer in model.layers} == {'float32'}
   x = np.random.default_rng(0).random((4, 48, 48, 1), np.float32)
   np.testing.assert_array_equal(model(x, training=False), model(x, training=False))

@@ -1,5 +1,6 @@
 """The training-only augmentation: Keras preprocessing layers on normalised batches."""
 
+from collections.abc import Callable
 import dataclasses
 
 import keras
@@ -58,3 +59,18 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Seq
                                       value_range=preprocessing.VALUE_RANGE, seed=seed,
                                       dtype='float32'))
   return keras.Sequential(stack or [layers.Identity(dtype='float32')], name='augmentation')
+
+
+def build_mixup(alpha: float, seed: int | None = None) -> Callable:
+  """Returns `mix(images, one_hot_labels) -> (images, labels)`: Keras MixUp (Zhang et al.
+  2018) of each example with another of its batch, weight ~ Beta(alpha, alpha).
+
+  It needs the labels, so it runs in the tf.data map, never inside the model.
+  """
+  mixup = layers.MixUp(alpha=alpha, seed=seed, dtype='float32')
+
+  def mix(images, labels):
+    mixed = mixup({'images': images, 'labels': labels}, training=True)
+    return mixed['images'], mixed['labels']
+
+  return mix

@@ -47,6 +47,7 @@ def pipeline(
     seed: int = 0,
     shuffle_buffer: int = 25_000,
     augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    mix: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     limit: int | None = None,
 ) -> tf.data.Dataset:
   """Batches of (normalised float32 images, one-hot labels) from one split.
@@ -61,6 +62,7 @@ def pipeline(
     shuffle_buffer: shuffle buffer size.
     augment: applied to each batch after batch(), before prefetch; cache() comes first,
       so every epoch sees fresh augmentations.
+    mix: applied to (images, one-hot labels) batches after `augment` (MixUp).
     limit: keep only the first `limit` examples.
   """
   num_classes = dataset_builder.info.features['label'].num_classes
@@ -79,7 +81,8 @@ def pipeline(
     images = preprocessing.normalise(images)
     if augment is not None:
       images = augment(images)
-    return images, tf.one_hot(labels, num_classes)
+    labels = tf.one_hot(labels, num_classes)
+    return mix(images, labels) if mix is not None else (images, labels)
 
   ds = ds.map(to_model_input, num_parallel_calls=AUTOTUNE)
   options = tf.data.Options()

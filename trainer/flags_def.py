@@ -57,6 +57,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float('erasing', 0.0, 'RandomErasing: probability of blanking a random '
                      'rectangle of 2-33 % of the image with noise; 0 disables.',
                      lower_bound=0.0, upper_bound=1.0, **kw)
+  flags.DEFINE_float('mixup', 0.0, 'MixUp alpha: blend each training image and its '
+                     'label with another of the batch (in the tf.data map); 0 disables.',
+                     lower_bound=0.0, **kw)
   flags.DEFINE_enum('augment_on', 'model', ['model', 'dataset'],
                     'Where augmentation runs: inside the training model (on the '
                     'accelerator) or in the tf.data map after batch().', **kw)

@@ -100,7 +100,8 @@ def train() -> dict | None:
   train_data = data.pipeline(
       dataset, 'train', FLAGS.batch_size, training=True, seed=FLAGS.seed,
       shuffle_buffer=FLAGS.shuffle_buffer,
-      augment=(lambda x: augmenter(x, training=True)) if in_dataset else None)
+      augment=(lambda x: augmenter(x, training=True)) if in_dataset else None,
+      mix=augment.build_mixup(FLAGS.mixup, seed=FLAGS.seed) if FLAGS.mixup else None)
   evaluation = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
   steps_per_epoch = FLAGS.steps_per_epoch or (
       dataset.info.splits['train'].num_examples // FLAGS.batch_size)
