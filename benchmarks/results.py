@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from trainer import flags_def
 from trainer import run_dir
 
 _RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
@@ -78,9 +79,12 @@ def run_flags(run: pathlib.Path) -> dict[str, str]:
   return run_dir.parse_flags((run / 'flags.txt').read_text())
 
 
-def flags_differing(ours: dict[str, str], theirs: dict[str, str]) -> str:
+def flags_differing(ours: dict[str, str], theirs: dict[str, str],
+                    defaults: dict[str, str] | None = None) -> str:
   """The flags in `ours` that differ from `theirs` (where files are aside), as
-  '--name=value' text."""
+  '--name=value' text. A flag missing from one run (older than the flag) counts as its
+  value in `defaults`."""
+  ours, theirs = {**(defaults or {}), **ours}, {**(defaults or {}), **theirs}
   names = sorted(n for n in ours.keys() | theirs.keys()
                  if n not in run_dir.LOCATION_FLAGS and ours.get(n) != theirs.get(n))
   return ' '.join(f'`--{n}={ours.get(n, "(unset)")}`' for n in names) or '(the reference)'
@@ -136,6 +140,7 @@ def main(argv):
                '| run | flags that differ | minutes | test | Δ test (pp) |',
                '|---|---|---:|---:|---:|']
   reference_test, reference_flags = None, run_flags(runs[0])
+  defaults = flags_def.default_values()
   for run in runs:
     flags_used = run_flags(run)
     metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
@@ -143,7 +148,7 @@ def main(argv):
     minutes, accuracy = validation_over_time(run)
     test = 100 * metrics['test']['accuracy']
     reference_test = test if reference_test is None else reference_test
-    ablations.append(f'| `{run.name}` | {flags_differing(flags_used, reference_flags)} | '
+    ablations.append(f'| `{run.name}` | {flags_differing(flags_used, reference_flags, defaults)} | '
                      f'{minutes[-1]:.0f} | {test:.2f} | {test - reference_test:+.2f} |')
     lines.append(
         f"| `{run.name}` ({flags_used['dataset']}, filters {flags_used['filters']}, "

@@ -5,6 +5,7 @@ import pathlib
 import sys
 
 from conftest import REPO
+from trainer import flags_def
 
 sys.path.insert(0, str(REPO / 'benchmarks'))
 import results  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -27,6 +28,10 @@ def test_ablation_names_only_what_was_trained_differently():
   assert results.flags_differing(ablation, reference) == (
       '`--epochs=40` `--precision=mixed_bfloat16`')
   assert results.flags_differing(reference, reference) == '(the reference)'
+  # A run older than a flag trained with its default: not a difference.
+  newer = {**reference, 'erasing': '0.0', 'mixup': '0.2'}
+  assert results.flags_differing(newer, reference, flags_def.default_values()) == (
+      '`--mixup=0.2`')
 
 
 def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):

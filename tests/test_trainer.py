@@ -102,6 +102,12 @@ def test_run_dir_from_other_flags_is_refused(tiny_data_dir, tmp_path):
   assert refused.returncode != 0
   assert "--learning_rate was '0.001', now '0.5'" in refused.stderr
   assert 'Traceback' not in refused.stderr
+  # A run dir written before a flag existed ran with its default: still the same run.
+  flags_txt = run_dir / 'flags.txt'
+  flags_txt.write_text(''.join(line + '\n' for line in flags_txt.read_text().splitlines()
+                               if not line.startswith('--mixup=')))
+  older = run_trainer(*base, '--epochs=1')
+  assert older.returncode == 0 and 'holds a finished run' in older.stdout, older.stderr
   # A run dir that was moved is still the same run.
   moved = run_dir.rename(tmp_path / 'moved')
   again = run_trainer(*base[:1], f'--run_dir={moved}', *base[2:], '--epochs=1')

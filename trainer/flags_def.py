@@ -3,6 +3,7 @@
 from absl import flags
 
 from trainer import devices
+from trainer import run_dir
 
 _DATASETS = ['fer5_ck', 'fer5', 'fer7_ck', 'fer5_ck_dedup']
 
@@ -70,3 +71,12 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_enum('distribution', 'auto', list(devices.DISTRIBUTIONS),
                     'auto: multi_worker if TF_CONFIG is set, mirrored with several GPUs, '
                     'else one_device.', **kw)
+
+
+def default_values() -> dict[str, str]:
+  """The flags' defaults as a run's flags.txt spells them ({name: value}; flags without a
+  default absent): a run dir written before a flag existed trained with its default."""
+  values = flags.FlagValues()
+  define_flags(values)
+  values.mark_as_parsed()  # defaults only: parsing would demand the required --run_dir
+  return run_dir.parse_flags('\n'.join(values[name].serialize() for name in values))

@@ -77,10 +77,13 @@ def parse_flags(text: str) -> dict[str, str]:
   return {name: value for name, _, value in pairs}
 
 
-def check_resumable(saved: str, current: str) -> None:
+def check_resumable(saved: str, current: str, defaults: dict[str, str] | None = None
+                    ) -> None:
   """Raises RunDirMismatchError if `saved` and `current` flags differ beyond
-  RESUMABLE_CHANGES, naming each differing flag."""
-  old, new = parse_flags(saved), parse_flags(current)
+  RESUMABLE_CHANGES, naming each differing flag. A flag missing from either (added to
+  the trainer after the run started) counts as its value in `defaults`."""
+  defaults = defaults or {}
+  old, new = {**defaults, **parse_flags(saved)}, {**defaults, **parse_flags(current)}
   differing = sorted(
       name for name in old.keys() | new.keys()
       if name not in RESUMABLE_CHANGES and old.get(name) != new.get(name))

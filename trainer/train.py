@@ -76,7 +76,7 @@ def train() -> dict | None:
   run = run_dir.RunDir(root if chief else root / 'workers' / str(devices.worker_index()))
   current_flags = run_dir.serialize_flags(flags_def)
   if run.flags.exists():
-    run_dir.check_resumable(run.flags.read_text(), current_flags)
+    run_dir.check_resumable(run.flags.read_text(), current_flags, flags_def.default_values())
   if run.inference_model.exists():
     print(f'{run.root} holds a finished run; its reports are in {run.reports}. '
           f'Re-evaluate with: python -m trainer.evaluate --run_dir={run.root}')
