@@ -1,4 +1,4 @@
-"""Averages finished runs, and optionally their mirror images, into one run dir:
+"""Averages finished runs, and optionally views of the image (mirror, shifts), into one run dir:
 
   python -m trainer.ensemble --members=runs/fernet,runs/fernet_reg50 --flip_tta \\
       [--shift_tta=2] --run_dir=runs/ensemble
