@@ -84,10 +84,9 @@ def flags_differing(ours: dict[str, str], theirs: dict[str, str],
   """The flags in `ours` that differ from `theirs` (where files are aside), as
   '--name=value' text. A flag missing from one run (older than the flag) counts as its
   value in `defaults`."""
-  ours, theirs = {**(defaults or {}), **ours}, {**(defaults or {}), **theirs}
-  names = sorted(n for n in ours.keys() | theirs.keys()
-                 if n not in run_dir.LOCATION_FLAGS and ours.get(n) != theirs.get(n))
-  return ' '.join(f'`--{n}={ours.get(n, "(unset)")}`' for n in names) or '(the reference)'
+  differing = run_dir.differing_flags(theirs, ours, defaults, run_dir.LOCATION_FLAGS)
+  return ' '.join(f'`--{n}={value}`' for n, (_, value) in differing.items()) or (
+      '(the reference)')
 
 
 def ensemble_members(run: pathlib.Path) -> list[pathlib.Path]:

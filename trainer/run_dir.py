@@ -77,20 +77,27 @@ def parse_flags(text: str) -> dict[str, str]:
   return {name: value for name, _, value in pairs}
 
 
+def differing_flags(old: dict[str, str], new: dict[str, str],
+                    defaults: dict[str, str] | None = None,
+                    ignore: frozenset[str] = frozenset()) -> dict[str, tuple[str, str]]:
+  """{name: (old value, new value)} of the flags that differ, in name order, except those
+  in `ignore`. A flag missing from one side (added to the trainer after that run
+  started) counts as its value in `defaults`, else as '(unset)'."""
+  old, new = {**(defaults or {}), **old}, {**(defaults or {}), **new}
+  return {name: (old.get(name, '(unset)'), new.get(name, '(unset)'))
+          for name in sorted(old.keys() | new.keys())
+          if name not in ignore and old.get(name) != new.get(name)}
+
+
 def check_resumable(saved: str, current: str, defaults: dict[str, str] | None = None
                     ) -> None:
   """Raises RunDirMismatchError if `saved` and `current` flags differ beyond
-  RESUMABLE_CHANGES, naming each differing flag. A flag missing from either (added to
-  the trainer after the run started) counts as its value in `defaults`."""
-  defaults = defaults or {}
-  old, new = {**defaults, **parse_flags(saved)}, {**defaults, **parse_flags(current)}
-  differing = sorted(
-      name for name in old.keys() | new.keys()
-      if name not in RESUMABLE_CHANGES and old.get(name) != new.get(name))
+  RESUMABLE_CHANGES, naming each differing flag (`differing_flags` with `defaults`)."""
+  differing = differing_flags(parse_flags(saved), parse_flags(current), defaults,
+                              RESUMABLE_CHANGES)
   if differing:
-    details = ', '.join(
-        f'--{name} was {old.get(name, "(unset)")!r}, now {new.get(name, "(unset)")!r}'
-        for name in differing)
+    details = ', '.join(f'--{name} was {was!r}, now {now!r}'
+                        for name, (was, now) in differing.items())
     raise RunDirMismatchError(
         f'the run dir holds a run started with other flags ({details}). Resume it with '
         'its own flags (--flagfile=<run_dir>/flags.txt) or choose another --run_dir.')
