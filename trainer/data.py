@@ -5,6 +5,7 @@ No Python runs per example: decoding, normalisation and augmentation are TensorF
 
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -49,8 +50,9 @@ def pipeline(
     augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
     mix: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     limit: int | None = None,
+    targets: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-  """Batches of (normalised float32 images, one-hot labels) from one split.
+  """Batches of (normalised float32 images, one-hot labels or `targets`) from one split.
 
   Args:
     dataset_builder: a built fer_emotions builder.
@@ -64,9 +66,18 @@ def pipeline(
       so every epoch sees fresh augmentations.
     mix: applied to (images, one-hot labels) batches after `augment` (MixUp).
     limit: keep only the first `limit` examples.
+    targets: (examples of the split, classes) rows of class probabilities, in split
+      order, used instead of the one-hot labels (distillation); None: one-hot labels.
   """
   num_classes = dataset_builder.info.features['label'].num_classes
   ds = dataset_builder.as_dataset(split=split, as_supervised=True)
+  if targets is not None:
+    expected = (dataset_builder.info.splits[split].num_examples, num_classes)
+    if targets.shape != expected:
+      raise ValueError(f'targets for the {split} split must have shape {expected}, '
+                       f'not {targets.shape}.')
+    ds = tf.data.Dataset.zip(ds.map(lambda image, _: image),
+                             tf.data.Dataset.from_tensor_slices(targets))
   if limit:
     ds = ds.take(limit)
   if training:
@@ -81,7 +92,8 @@ def pipeline(
     images = preprocessing.normalise(images)
     if augment is not None:
       images = augment(images)
-    labels = tf.one_hot(labels, num_classes)
+    if targets is None:
+      labels = tf.one_hot(labels, num_classes)
     return mix(images, labels) if mix is not None else (images, labels)
 
   ds = ds.map(to_model_input, num_parallel_calls=AUTOTUNE)
@@ -89,7 +101,9 @@ def pipeline(
   # The TFRecords are a single file per split: shard by example across workers.
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.DATA)
-  options.deterministic = not training
+  # Targets are paired with images by position, which only holds if the reads and the
+  # parallel decoding keep the split's order; training otherwise trades order for speed.
+  options.deterministic = not training or targets is not None
   return ds.with_options(options).prefetch(AUTOTUNE)
 
 

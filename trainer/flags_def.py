@@ -61,6 +61,13 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float('mixup', 0.0, 'MixUp alpha: blend each training image and its '
                      'label with another of the batch (in the tf.data map); 0 disables.',
                      lower_bound=0.0, **kw)
+  # Distillation.
+  flags.DEFINE_string('teacher', None, 'A finished run or ensemble dir (same dataset) '
+                      'whose probabilities on the train split become part of the '
+                      'training targets (knowledge distillation); default: none.', **kw)
+  flags.DEFINE_float('teacher_weight', 0.5, 'With --teacher: targets are this share of '
+                     'the teacher\'s probabilities plus the rest of the one-hot label.',
+                     lower_bound=0.0, upper_bound=1.0, **kw)
   flags.DEFINE_enum('augment_on', 'model', ['model', 'dataset'],
                     'Where augmentation runs: inside the training model (on the '
                     'accelerator) or in the tf.data map after batch().', **kw)

@@ -19,6 +19,7 @@ from trainer import callbacks
 from trainer import data
 from trainer import dead_relus
 from trainer import devices
+from trainer import distill
 from trainer import flags_def
 from trainer import model
 from trainer import preprocessing
@@ -97,11 +98,14 @@ def train() -> dict | None:
   class_names = data.class_names(dataset)
   augmenter = augment.build_augmenter(augment_config(), seed=FLAGS.seed)
   in_dataset = FLAGS.augment_on == 'dataset'
+  targets = distill.teacher_targets(FLAGS.teacher, dataset, FLAGS.dataset,
+                                    FLAGS.teacher_weight) if FLAGS.teacher else None
   train_data = data.pipeline(
       dataset, 'train', FLAGS.batch_size, training=True, seed=FLAGS.seed,
       shuffle_buffer=FLAGS.shuffle_buffer,
       augment=(lambda x: augmenter(x, training=True)) if in_dataset else None,
-      mix=augment.build_mixup(FLAGS.mixup, seed=FLAGS.seed) if FLAGS.mixup else None)
+      mix=augment.build_mixup(FLAGS.mixup, seed=FLAGS.seed) if FLAGS.mixup else None,
+      targets=targets)
   evaluation = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
   steps_per_epoch = FLAGS.steps_per_epoch or (
       dataset.info.splits['train'].num_examples // FLAGS.batch_size)
