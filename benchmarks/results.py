@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from trainer import ensemble
 from trainer import flags_def
 from trainer import run_dir
 
@@ -98,9 +99,10 @@ def test_time_views(ensemble_flags: dict[str, str]) -> tuple[str, int]:
   """What each member of an ensemble sees (as table text) and how many views that is."""
   shift = int(ensemble_flags.get('shift_tta', 0))
   flip = ensemble_flags.get('flip_tta') == 'true'
-  names = ['image'] + ([f'4 shifts of {shift} px'] if shift else [])
-  count = (5 if shift else 1) * (2 if flip else 1)
-  return ', '.join(names) + (', mirrored' if flip else ''), count
+  names = ['image'] + ([f'{len(ensemble.SHIFT_DIRECTIONS)} shifts of {shift} px']
+                       if shift else [])
+  return (', '.join(names) + (', mirrored' if flip else ''),
+          ensemble.views_per_member(flip, shift))
 
 
 def ensemble_row(run: pathlib.Path, training_minutes: float) -> str:

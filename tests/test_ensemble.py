@@ -10,6 +10,7 @@ import pytest
 from edge.litert_model import LiteRTModel
 from export import export
 from export import inputs
+from trainer import ensemble
 from trainer_helpers import run_trainer
 from trainer_helpers import TINY_FLAGS
 
@@ -59,6 +60,7 @@ def test_ensemble_averages_the_members_over_shifted_and_mirrored_views(
   mirrored = images[:, :, ::-1]
   views = [images, *_shifted(images, 2)]
   views += [view[:, :, ::-1] for view in views]
+  assert len(views) == ensemble.views_per_member(flip_tta=True, shift_tta=2)
   assert np.abs(views[1] - images).max() > 0  # the shifts are not the identity
   expected = np.mean([m.predict(x, verbose=0) for m in members for x in views], axis=0)
   got = model.predict(images, verbose=0)

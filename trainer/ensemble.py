@@ -72,13 +72,24 @@ def member_dataset(member: run_dir.RunDir) -> str:
   return run_dir.parse_flags(member.flags.read_text())['dataset']
 
 
+# Where each shifted view's window starts in the padded image, in units of the shift
+# (rows, columns): the image moved down, up, right and left.
+SHIFT_DIRECTIONS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
 def shifted_views(image: keras.KerasTensor, pixels: int) -> list[keras.KerasTensor]:
   """`image` moved `pixels` down, up, right and left, the uncovered edge mirrored in."""
   height, width = preprocessing.IMAGE_SHAPE[:2]
   padded = keras.ops.pad(image, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)),
                          mode='symmetric')
-  offsets = ((0, pixels), (2 * pixels, pixels), (pixels, 0), (pixels, 2 * pixels))
-  return [padded[:, top:top + height, left:left + width, :] for top, left in offsets]
+  starts = ((pixels * (1 + rows), pixels * (1 + columns))
+            for rows, columns in SHIFT_DIRECTIONS)
+  return [padded[:, top:top + height, left:left + width, :] for top, left in starts]
+
+
+def views_per_member(flip_tta: bool, shift_tta: int) -> int:
+  """How many views of each image every member of `build_ensemble` runs on."""
+  return (1 + (len(SHIFT_DIRECTIONS) if shift_tta else 0)) * (2 if flip_tta else 1)
 
 
 def build_ensemble(models: list[keras.Model], flip_tta: bool,
