@@ -11,7 +11,6 @@ import numpy as np
 
 from trainer import data
 from trainer import ensemble
-from trainer import run_dir
 
 
 class TeacherError(ValueError):
