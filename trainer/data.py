@@ -64,7 +64,7 @@ def pipeline(
     shuffle_buffer: shuffle buffer size.
     augment: applied to each batch after batch(), before prefetch; cache() comes first,
       so every epoch sees fresh augmentations.
-    mix: applied to (images, one-hot labels) batches after `augment` (MixUp).
+    mix: applied to (images, one-hot labels or targets) batches after `augment` (MixUp).
     limit: keep only the first `limit` examples.
     targets: (examples of the split, classes) rows of class probabilities, in split
       order, used instead of the one-hot labels (distillation); None: one-hot labels.

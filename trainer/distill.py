@@ -36,9 +36,10 @@ def teacher_targets(teacher_dir: str, dataset_builder, dataset: str, weight: flo
     (teacher,) = ensemble.read_members([teacher_dir])
   except ensemble.EnsembleError as e:
     raise TeacherError(f'--teacher: {e}') from e
-  if ensemble.member_dataset(teacher) != dataset:
-    raise TeacherError(f'--teacher={teacher_dir} was trained on '
-                       f'{ensemble.member_dataset(teacher)}, this run on {dataset}.')
+  teacher_dataset = ensemble.member_dataset(teacher)
+  if teacher_dataset != dataset:
+    raise TeacherError(f'--teacher={teacher_dir} was trained on {teacher_dataset}, this '
+                       f'run on {dataset}.')
   model = keras.models.load_model(teacher.inference_model, compile=False)
   train_split = data.pipeline(dataset_builder, 'train', batch_size, training=False)
   print(f'Teacher {teacher_dir}: predicting the train split once.', flush=True)

@@ -55,8 +55,8 @@ def read_members(paths: list[str]) -> list[run_dir.RunDir]:
   for member in members:
     for needed in (member.flags, member.inference_model, member.preprocessing):
       if not needed.is_file():
-        raise EnsembleError(f'{needed} is missing: --members must be finished trainer '
-                            'runs.')
+        raise EnsembleError(f'{needed} is missing: {member.root} is not a finished '
+                            'trainer run or ensemble.')
   first = members[0]
   reference = (member_dataset(first), preprocessing.read(first.preprocessing))
   for member in members[1:]:
