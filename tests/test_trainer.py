@@ -162,3 +162,24 @@ def test_shipped_flagfiles_parse_and_pass_the_checks(config, monkeypatch):
   if config == 'ablations/fernet_k4':  # an ablation overrides what it includes
     assert (values.kernel_size, values.epochs, values.filters) == (
         4, 13, ['16', '32', '64', '128', '256'])
+
+
+def test_sgd_is_nesterov_and_decays_weights_but_not_batchnorm():
+  from absl import flags
+  from trainer import flags_def
+  from trainer import train
+
+  values = flags.FlagValues()
+  flags_def.define_flags(values)
+  values(['trainer', '--run_dir=unused', '--optimizer=sgd', '--momentum=0.8',
+          '--learning_rate=0.1', '--weight_decay=0.5'])
+  optimizer = train.make_optimizer(steps_per_epoch=10, values=values)
+  assert isinstance(optimizer, keras.optimizers.SGD)
+  assert optimizer.nesterov and optimizer.momentum == 0.8
+
+  kernel = keras.Variable(np.ones(3), name='kernel')
+  gamma = keras.Variable(np.ones(3), name='gamma')
+  optimizer.apply_gradients([(np.zeros(3, 'float32'), kernel),
+                             (np.zeros(3, 'float32'), gamma)])
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(kernel), 1 - 0.1 * 0.5)
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(gamma), 1.0)

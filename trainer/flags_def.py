@@ -27,7 +27,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float('dropout', 0.5, 'Dropout after each block.', **kw)
   flags.DEFINE_float('head_dropout', 0.0, 'Dropout before the softmax layer.', **kw)
   # Optimisation.
-  flags.DEFINE_enum('optimizer', 'adam', ['adam', 'adamw'], 'Optimiser.', **kw)
+  flags.DEFINE_enum('optimizer', 'adam', ['adam', 'adamw', 'sgd'],
+                    'Optimiser; sgd uses Nesterov momentum (--momentum).', **kw)
+  flags.DEFINE_float('momentum', 0.9, 'Nesterov momentum of --optimizer=sgd.',
+                     lower_bound=0.0, upper_bound=1.0, **kw)
   flags.DEFINE_float('learning_rate', 1e-3, 'Learning rate (the peak with a schedule).', **kw)
   flags.DEFINE_float('weight_decay', 1e-6, 'Decoupled weight decay of the optimiser '
                      '(BatchNorm and bias excluded); 0 disables.', **kw)

@@ -53,19 +53,26 @@ def check_flags(values: flags.FlagValues = FLAGS) -> None:
       raise app.UsageError(f'--{name} must be at least 1.')
 
 
-def make_optimizer(steps_per_epoch: int) -> keras.optimizers.Optimizer:
-  """Adam or AdamW with a constant or warm-up + cosine learning rate."""
-  learning_rate = FLAGS.learning_rate
-  if FLAGS.lr_schedule == 'cosine':
-    warmup = int(FLAGS.warmup_epochs * steps_per_epoch)
+def make_optimizer(steps_per_epoch: int,
+                   values: flags.FlagValues = FLAGS) -> keras.optimizers.Optimizer:
+  """Adam, AdamW or SGD (Nesterov) with a constant or warm-up + cosine learning rate;
+  weight decay spares BatchNorm and biases."""
+  learning_rate = values.learning_rate
+  if values.lr_schedule == 'cosine':
+    warmup = int(values.warmup_epochs * steps_per_epoch)
     learning_rate = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else FLAGS.learning_rate,
-        decay_steps=max(FLAGS.epochs * steps_per_epoch - warmup, 1),
-        warmup_target=FLAGS.learning_rate if warmup else None, warmup_steps=warmup)
-  optimizer_class = {'adam': keras.optimizers.Adam, 'adamw': keras.optimizers.AdamW}
-  optimizer = optimizer_class[FLAGS.optimizer](
-      learning_rate=learning_rate, weight_decay=FLAGS.weight_decay or None)
-  if FLAGS.weight_decay:
+        0.0 if warmup else values.learning_rate,
+        decay_steps=max(values.epochs * steps_per_epoch - warmup, 1),
+        warmup_target=values.learning_rate if warmup else None, warmup_steps=warmup)
+  weight_decay = values.weight_decay or None
+  if values.optimizer == 'sgd':
+    optimizer = keras.optimizers.SGD(learning_rate, momentum=values.momentum,
+                                     nesterov=True, weight_decay=weight_decay)
+  else:
+    optimizer_class = {'adam': keras.optimizers.Adam, 'adamw': keras.optimizers.AdamW}
+    optimizer = optimizer_class[values.optimizer](learning_rate=learning_rate,
+                                                  weight_decay=weight_decay)
+  if values.weight_decay:
     optimizer.exclude_from_weight_decay(var_names=['gamma', 'beta', 'bias'])
   return optimizer
 
