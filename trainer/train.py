@@ -5,6 +5,7 @@ epoch (BackupAndRestore); a finished run is left alone.
 """
 
 import datetime
+import functools
 import pathlib
 import sys
 
@@ -64,14 +65,12 @@ def make_optimizer(steps_per_epoch: int,
         0.0 if warmup else values.learning_rate,
         decay_steps=max(values.epochs * steps_per_epoch - warmup, 1),
         warmup_target=values.learning_rate if warmup else None, warmup_steps=warmup)
-  weight_decay = values.weight_decay or None
-  if values.optimizer == 'sgd':
-    optimizer = keras.optimizers.SGD(learning_rate, momentum=values.momentum,
-                                     nesterov=True, weight_decay=weight_decay)
-  else:
-    optimizer_class = {'adam': keras.optimizers.Adam, 'adamw': keras.optimizers.AdamW}
-    optimizer = optimizer_class[values.optimizer](learning_rate=learning_rate,
-                                                  weight_decay=weight_decay)
+  optimizer_class = {
+      'adam': keras.optimizers.Adam, 'adamw': keras.optimizers.AdamW,
+      'sgd': functools.partial(keras.optimizers.SGD, momentum=values.momentum,
+                               nesterov=True)}
+  optimizer = optimizer_class[values.optimizer](
+      learning_rate=learning_rate, weight_decay=values.weight_decay or None)
   if values.weight_decay:
     optimizer.exclude_from_weight_decay(var_names=['gamma', 'beta', 'bias'])
   return optimizer
