@@ -151,13 +151,13 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):
 def test_shipped_flagfiles_parse_and_pass_the_checks(config, monkeypatch):
   from absl import flags
   from trainer import flags_def
-  from trainer import train
+  from trainer import recipe
 
   monkeypatch.chdir(REPO)  # ablation flagfiles include configs/fernet.cfg
   values = flags.FlagValues()
   flags_def.define_flags(values)
   values(['trainer', f'--flagfile=configs/{config}.cfg'])
-  train.check_flags(values)
+  recipe.check_flags(values)
   assert values.run_dir == f'runs/{pathlib.PurePath(config).name}'
   if config == 'ablations/fernet_k4':  # an ablation overrides what it includes
     assert (values.kernel_size, values.epochs, values.filters) == (
@@ -167,13 +167,13 @@ def test_shipped_flagfiles_parse_and_pass_the_checks(config, monkeypatch):
 def test_sgd_is_nesterov_and_decays_weights_but_not_batchnorm():
   from absl import flags
   from trainer import flags_def
-  from trainer import train
+  from trainer import recipe
 
   values = flags.FlagValues()
   flags_def.define_flags(values)
   values(['trainer', '--run_dir=unused', '--optimizer=sgd', '--momentum=0.8',
           '--learning_rate=0.1', '--weight_decay=0.5'])
-  optimizer = train.make_optimizer(steps_per_epoch=10, values=values)
+  optimizer = recipe.make_optimizer(steps_per_epoch=10, values=values)
   assert isinstance(optimizer, keras.optimizers.SGD)
   assert optimizer.nesterov and optimizer.momentum == 0.8
 

@@ -58,6 +58,25 @@ class ProgressLog(keras.callbacks.Callback):
             flush=True)
 
 
+class StopAtDeadline(keras.callbacks.Callback):
+  """Ends training after the epoch that leaves no time for another before `deadline`
+  (a time.monotonic() value): a guard for runs sized to a wall-clock budget."""
+
+  def __init__(self, deadline: float):
+    super().__init__()
+    self._deadline, self._epoch_start = deadline, 0.0
+    self.stopped_after = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch_start = time.monotonic()
+
+  def on_epoch_end(self, epoch, logs=None):
+    now = time.monotonic()
+    if now + (now - self._epoch_start) > self._deadline:
+      self.stopped_after = epoch + 1
+      self.model.stop_training = True
+
+
 def best_recorded(history_csv) -> float:
   """The best val_accuracy in a history.csv so far (-inf if none), so that a resumed run
   does not overwrite its best checkpoint with a worse epoch."""
@@ -71,11 +90,12 @@ def best_recorded(history_csv) -> float:
 
 def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor: float,
           min_learning_rate: float, early_stopping_patience: int,
-          progress_batch_size: int | None = None
+          progress_batch_size: int | None = None, tensorboard: bool = True
           ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss]:
   """Returns the callbacks, and the NaN guard among them to check after fit().
 
   progress_batch_size: add a ProgressLog for batches of this size (None: no log).
+  tensorboard: write TensorBoard logs (the callback needs TensorFlow installed).
   """
   nan_guard = StopOnNonFiniteLoss()
   best = keras.callbacks.ModelCheckpoint(
@@ -92,9 +112,10 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
     result.append(keras.callbacks.EarlyStopping(
         monitor=MONITOR, mode='max', patience=early_stopping_patience,
         restore_best_weights=True, verbose=1))
+  if chief and tensorboard:
+    result.append(keras.callbacks.TensorBoard(run.tensorboard))
   if chief:
-    result += [keras.callbacks.TensorBoard(run.tensorboard),
-               keras.callbacks.CSVLogger(run.history, append=True)]
+    result.append(keras.callbacks.CSVLogger(run.history, append=True))
   # Last, so that everything above has seen an epoch before it is saved for resumption.
   # double_checkpoint keeps the previous backup: a run killed while the backup is being
   # written resumes from the one before instead of failing on a truncated file.

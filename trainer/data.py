@@ -89,7 +89,7 @@ def pipeline(
   ds = ds.batch(batch_size, drop_remainder=training)
 
   def to_model_input(images, labels):
-    images = preprocessing.normalise(images)
+    images = preprocessing.normalise(tf.cast(images, tf.float32))
     if augment is not None:
       images = augment(images)
     if targets is None:

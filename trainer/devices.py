@@ -6,9 +6,6 @@ import os
 import keras
 import tensorflow as tf
 
-PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')
-DISTRIBUTIONS = ('auto', 'one_device', 'mirrored', 'multi_worker')
-
 
 def resolve_precision(precision: str) -> str:
   """Returns the Keras dtype policy name for `precision` ('auto' resolved)."""

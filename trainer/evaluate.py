@@ -18,8 +18,8 @@ from trainer import data
 from trainer import dead_relus
 from trainer import flags_def
 from trainer import reports
+from trainer import recipe
 from trainer import run_dir
-from trainer import train
 
 FLAGS = flags.FLAGS
 
@@ -30,7 +30,7 @@ def evaluate(run: run_dir.RunDir) -> dict:
   class_names = data.class_names(dataset)
   splits = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
   model = keras.models.load_model(run.inference_model, compile=False)
-  augmenter = augment.build_augmenter(train.augment_config(), seed=FLAGS.seed)
+  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
   return reports.write_all(model, splits, class_names, run.history,
                            reports.augmented_batch(augmenter, splits['train']), run.reports)
 

@@ -2,10 +2,11 @@
 
 from absl import flags
 
-from trainer import devices
 from trainer import run_dir
 
 _DATASETS = ['fer5_ck', 'fer5', 'fer7_ck', 'fer5_ck_dedup']
+PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')
+DISTRIBUTIONS = ('auto', 'one_device', 'mirrored', 'multi_worker')
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -75,10 +76,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                     'Where augmentation runs: inside the training model (on the '
                     'accelerator) or in the tf.data map after batch().', **kw)
   # Devices.
-  flags.DEFINE_enum('precision', 'auto', list(devices.PRECISIONS),
+  flags.DEFINE_enum('precision', 'auto', list(PRECISIONS),
                     'auto: mixed_float16 on a GPU, float32 on a CPU (measured fastest '
                     'there, see BENCHMARKS.md).', **kw)
-  flags.DEFINE_enum('distribution', 'auto', list(devices.DISTRIBUTIONS),
+  flags.DEFINE_enum('distribution', 'auto', list(DISTRIBUTIONS),
                     'auto: multi_worker if TF_CONFIG is set, mirrored with several GPUs, '
                     'else one_device.', **kw)
 

@@ -6,17 +6,16 @@ that file (calibration, `model.json`), and the edge runner applies what `model.j
 
 import json
 
-import tensorflow as tf
-
 IMAGE_SHAPE = (48, 48, 1)
 # model input = pixel * scale + offset, pixel in [0, 255].
 NORMALISATION = {'scale': 1.0 / 255.0, 'offset': 0.0}
 VALUE_RANGE = (0.0, 1.0)  # of the normalised input, for the augmentation layers
 
 
-def normalise(images: tf.Tensor) -> tf.Tensor:
-  """Maps uint8 pixels to the float32 model input."""
-  return tf.cast(images, tf.float32) * NORMALISATION['scale'] + NORMALISATION['offset']
+def normalise(pixels):
+  """Maps float32 pixel values in [0, 255] to the model input (a tf.Tensor or a numpy
+  array: plain arithmetic, so it needs no framework)."""
+  return pixels * NORMALISATION['scale'] + NORMALISATION['offset']
 
 
 def spec(class_names: list[str]) -> dict:

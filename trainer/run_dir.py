@@ -65,6 +65,29 @@ class RunDir:
       folder.mkdir(parents=True, exist_ok=True)
 
 
+def start(run: RunDir, current_flags: str, defaults: dict[str, str],
+          machine_line: str) -> bool:
+  """Prepares `run` for training with `current_flags` (a flags.txt text).
+
+  Returns False, touching nothing, if the run dir holds a finished run; else creates its
+  folders, saves the flags, appends `machine_line` to machine.txt (one line per (re)start:
+  epoch times depend on it) and returns True.
+
+  Raises:
+    RunDirMismatchError: the run dir holds a run started with other flags
+      (`check_resumable` with `defaults`).
+  """
+  if run.flags.exists():
+    check_resumable(run.flags.read_text(), current_flags, defaults)
+  if run.inference_model.exists():
+    return False
+  run.make()
+  run.flags.write_text(current_flags)
+  with run.machine.open('a') as log:
+    log.write(machine_line + '\n')
+  return True
+
+
 def serialize_flags(module) -> str:
   """The flags defined by `module`, one `--name=value` a line (a valid --flagfile)."""
   lines = [flag.serialize() for flag in flags.FLAGS.get_flags_for_module(module)]

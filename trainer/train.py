@@ -5,7 +5,6 @@ epoch (BackupAndRestore); a finished run is left alone.
 """
 
 import datetime
-import functools
 import pathlib
 import sys
 
@@ -22,58 +21,12 @@ from trainer import dead_relus
 from trainer import devices
 from trainer import distill
 from trainer import flags_def
-from trainer import model
 from trainer import preprocessing
+from trainer import recipe
 from trainer import reports
 from trainer import run_dir
 
 FLAGS = flags.FLAGS
-
-
-def augment_config() -> augment.AugmentConfig:
-  """The augmentation flags as an AugmentConfig."""
-  low, high = (float(v) for v in FLAGS.brightness)
-  return augment.AugmentConfig(rotation=FLAGS.rotation, brightness=(low, high),
-                               zoom=FLAGS.zoom, flip=FLAGS.flip, shift=FLAGS.shift,
-                               erasing=FLAGS.erasing)
-
-
-def check_flags(values: flags.FlagValues = FLAGS) -> None:
-  """Raises app.UsageError for flag values that cannot work together."""
-  if len(values.brightness) != 2 or not all(
-      -1 <= float(v) <= 1 for v in values.brightness):
-    raise app.UsageError('--brightness takes two numbers in [-1, 1], e.g. -0.2,0.2.')
-  if not values.filters or not all(v.isdigit() and int(v) > 0 for v in values.filters):
-    raise app.UsageError('--filters takes positive integers, e.g. 32,64,128,256,512.')
-  if len(values.filters) > 5:
-    raise app.UsageError('--filters: at most 5 blocks fit a 48x48 input (5 poolings).')
-  if values.reduce_lr_patience and values.lr_schedule != 'constant':
-    raise app.UsageError('--reduce_lr_patience needs --lr_schedule=constant.')
-  for name in ('batch_size', 'epochs'):
-    if values[name].value < 1:
-      raise app.UsageError(f'--{name} must be at least 1.')
-
-
-def make_optimizer(steps_per_epoch: int,
-                   values: flags.FlagValues = FLAGS) -> keras.optimizers.Optimizer:
-  """Adam, AdamW or SGD (Nesterov) with a constant or warm-up + cosine learning rate;
-  weight decay spares BatchNorm and biases."""
-  learning_rate = values.learning_rate
-  if values.lr_schedule == 'cosine':
-    warmup = int(values.warmup_epochs * steps_per_epoch)
-    learning_rate = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else values.learning_rate,
-        decay_steps=max(values.epochs * steps_per_epoch - warmup, 1),
-        warmup_target=values.learning_rate if warmup else None, warmup_steps=warmup)
-  optimizer_class = {
-      'adam': keras.optimizers.Adam, 'adamw': keras.optimizers.AdamW,
-      'sgd': functools.partial(keras.optimizers.SGD, momentum=values.momentum,
-                               nesterov=True)}
-  optimizer = optimizer_class[values.optimizer](
-      learning_rate=learning_rate, weight_decay=values.weight_decay or None)
-  if values.weight_decay:
-    optimizer.exclude_from_weight_decay(var_names=['gamma', 'beta', 'bias'])
-  return optimizer
 
 
 def train() -> dict | None:
@@ -81,18 +34,13 @@ def train() -> dict | None:
   chief = devices.is_chief()
   root = pathlib.Path(FLAGS.run_dir)
   run = run_dir.RunDir(root if chief else root / 'workers' / str(devices.worker_index()))
-  current_flags = run_dir.serialize_flags(flags_def)
-  if run.flags.exists():
-    run_dir.check_resumable(run.flags.read_text(), current_flags, flags_def.default_values())
-  if run.inference_model.exists():
+  started = run_dir.start(
+      run, run_dir.serialize_flags(flags_def), flags_def.default_values(),
+      f'{datetime.datetime.now().isoformat(timespec="seconds")} {machine.describe()}')
+  if not started:
     print(f'{run.root} holds a finished run; its reports are in {run.reports}. '
           f'Re-evaluate with: python -m trainer.evaluate --run_dir={run.root}')
     return None
-  run.make()
-  run.flags.write_text(current_flags)
-  with run.machine.open('a') as log:  # one line per (re)start: epoch times depend on it
-    log.write(f'{datetime.datetime.now().isoformat(timespec="seconds")} '
-              f'{machine.describe()}\n')
 
   keras.utils.set_random_seed(FLAGS.seed)
   policy = devices.set_precision(FLAGS.precision)
@@ -102,7 +50,7 @@ def train() -> dict | None:
 
   dataset = data.builder(FLAGS.dataset, FLAGS.data_dir)
   class_names = data.class_names(dataset)
-  augmenter = augment.build_augmenter(augment_config(), seed=FLAGS.seed)
+  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
   in_dataset = FLAGS.augment_on == 'dataset'
   targets = distill.teacher_targets(FLAGS.teacher, dataset, FLAGS.dataset,
                                     FLAGS.teacher_weight) if FLAGS.teacher else None
@@ -116,22 +64,10 @@ def train() -> dict | None:
   steps_per_epoch = FLAGS.steps_per_epoch or (
       dataset.info.splits['train'].num_examples // FLAGS.batch_size)
 
-  def build_fernet(dtype_policy=None):
-    return model.build_fernet(
-        len(class_names), [int(v) for v in FLAGS.filters], FLAGS.kernel_size,
-        FLAGS.dropout, FLAGS.head_dropout, dtype_policy=dtype_policy)
-
   with strategy.scope():
-    fernet = build_fernet()
-    if in_dataset:
-      training_model = fernet
-    else:
-      inputs = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
-      training_model = keras.Model(inputs, fernet(augmenter(inputs)), name='fernet_train')
-    training_model.compile(
-        optimizer=make_optimizer(steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=FLAGS.label_smoothing),
-        metrics=['accuracy'])
+    fernet = recipe.build_fernet(len(class_names), FLAGS)
+    training_model = fernet if in_dataset else recipe.with_augmentation(fernet, augmenter)
+    recipe.compile_for_training(training_model, steps_per_epoch, FLAGS)
   interactive = sys.stdout.isatty()  # else a log file: one line per epoch + ProgressLog
   callback_list, nan_guard = callbacks.build(
       run, chief=chief, reduce_lr_patience=FLAGS.reduce_lr_patience,
@@ -150,7 +86,7 @@ def train() -> dict | None:
 
   if run.best.exists():
     training_model.load_weights(run.best)
-  inference = build_fernet(dtype_policy='float32')
+  inference = recipe.build_fernet(len(class_names), FLAGS, dtype_policy='float32')
   inference.set_weights(fernet.get_weights())
   inference.save(run.inference_model)
   preprocessing.write(run.preprocessing, class_names)
@@ -171,7 +107,7 @@ def train() -> dict | None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  check_flags()
+  recipe.check_flags(FLAGS)
   try:
     train()
   except (data.DatasetNotBuiltError, run_dir.RunDirMismatchError,

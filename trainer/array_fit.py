@@ -1,0 +1,201 @@
+"""`python -m trainer.array_fit --arrays=<file.npz[.xz]> --flagfile=configs/<name>.cfg`
+
+Trains the recipe of `python -m trainer` (same flags, FERNet, augmentation layers in the
+model, optimiser, loss and callbacks) from numpy arrays (trainer.arrays) with whatever
+Keras backend is active, and writes the same run dir, minus TensorBoard logs and reports.
+It needs neither TensorFlow nor TFDS, so it trains on a GPU machine that has only JAX:
+
+  KERAS_BACKEND=jax python -m trainer.array_fit --arrays=... --flagfile=... \\
+      --precision=mixed_bfloat16 --time_budget_s=400
+
+`--time_budget_s` sizes the run to a wall-clock budget from the program's start: it times
+a few training steps and cuts --epochs to what fits, so that a cosine schedule still
+decays to its end; should the steps slow down later (other work on the GPU), training
+stops at the last epoch that fits, and says so. Afterwards,
+where TensorFlow is, `python -m trainer.evaluate --run_dir=...` writes the reports from
+the TFDS splits, and `python -m export` exports the run as any other.
+"""
+
+import datetime
+import math
+import pathlib
+import sys
+import time
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+
+from edge import machine
+from trainer import arrays
+from trainer import augment
+from trainer import callbacks
+from trainer import flags_def
+from trainer import preprocessing
+from trainer import recipe
+from trainer import run_dir
+
+FLAGS = flags.FLAGS
+_ARRAYS = flags.DEFINE_string('arrays', None, 'The dataset as a .npz[.xz] written by '
+                              'python -m trainer.dump_arrays.', required=True)
+_TIME_BUDGET = flags.DEFINE_float('time_budget_s', 0.0, 'Wall-clock seconds for training: '
+                                  'cuts --epochs to what fits (measured); 0: no budget.',
+                                  lower_bound=0.0)
+PROBE_STEPS = 100
+# Share of the measured epoch time added for validation, checkpoints and jitter.
+EPOCH_OVERHEAD = 0.25
+_START = time.monotonic()
+
+
+def model_inputs(images: np.ndarray, labels: np.ndarray, num_classes: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """(normalised float32 images, one-hot float32 labels) from uint8 images, int labels."""
+  return (preprocessing.normalise(images.astype(np.float32)),
+          keras.utils.to_categorical(labels, num_classes).astype(np.float32))
+
+
+def resolve_precision(precision: str) -> str:
+  """The Keras dtype policy for `precision`: 'auto' is mixed_bfloat16 where the backend
+  sees a GPU (no loss scaling needed), else float32."""
+  if precision != 'auto':
+    return precision
+  gpus = [d for d in keras.distribution.list_devices()
+          if d.lower().startswith(('gpu', 'cuda'))]
+  return 'mixed_bfloat16' if gpus else 'float32'
+
+
+def fitting_epochs(seconds_per_step: float, steps_per_epoch: int, budget_s: float,
+                   max_epochs: int) -> int:
+  """The epochs (at least 1, at most `max_epochs`) whose training fits `budget_s`."""
+  epoch_s = seconds_per_step * steps_per_epoch * (1 + EPOCH_OVERHEAD)
+  return max(1, min(max_epochs, math.floor(budget_s / epoch_s)))
+
+
+def time_training(training_model: keras.Model, x: np.ndarray, y: np.ndarray
+                  ) -> tuple[float, float]:
+  """(seconds to compile, seconds per step) of training the compiled `training_model`.
+  It trains the model on PROBE_STEPS batches: rebuild it before the real run."""
+  batch = FLAGS.batch_size
+  probe_x, probe_y = x[:PROBE_STEPS * batch], y[:PROBE_STEPS * batch]
+  start = time.monotonic()
+  training_model.fit(probe_x[:batch], probe_y[:batch], batch_size=batch, verbose=0)
+  compiled = time.monotonic()
+  training_model.fit(probe_x, probe_y, batch_size=batch, verbose=0)
+  return compiled - start, (time.monotonic() - compiled) / (len(probe_x) // batch)
+
+
+def fit(run: run_dir.RunDir, splits: dict, class_names: list[str]) -> keras.Model:
+  """Trains as the flags say into `run`; returns the float32 inference model."""
+  num_classes = len(class_names)
+  x_train, y_train = model_inputs(*splits['train'], num_classes)
+  validation = model_inputs(*splits['validation'], num_classes)
+  steps_per_epoch = FLAGS.steps_per_epoch or len(x_train) // FLAGS.batch_size
+  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
+
+  def training_model():
+    keras.utils.set_random_seed(FLAGS.seed)
+    fernet = recipe.build_fernet(num_classes, FLAGS)
+    trained = recipe.with_augmentation(fernet, augmenter)
+    recipe.compile_for_training(trained, steps_per_epoch, FLAGS)
+    return fernet, trained
+
+  fernet, trained = training_model()
+  interactive = sys.stdout.isatty()
+  callback_list, nan_guard = callbacks.build(
+      run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
+      reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
+      early_stopping_patience=FLAGS.early_stopping_patience,
+      progress_batch_size=None if interactive else FLAGS.batch_size, tensorboard=False)
+  deadline = None
+  if _TIME_BUDGET.value:
+    deadline = callbacks.StopAtDeadline(_START + _TIME_BUDGET.value)
+    callback_list.insert(0, deadline)  # before BackupAndRestore, which must stay last
+  # Shuffled each epoch by Keras; a full epoch is len(x_train) // batch_size steps.
+  trained.fit(x_train[:steps_per_epoch * FLAGS.batch_size],
+              y_train[:steps_per_epoch * FLAGS.batch_size], batch_size=FLAGS.batch_size,
+              epochs=FLAGS.epochs, validation_data=validation, callbacks=callback_list,
+              verbose=1 if interactive else 2)
+  if nan_guard.diverged_at is not None:
+    raise callbacks.TrainingDivergedError(
+        f'the loss became NaN/inf (batch {nan_guard.diverged_at}); training stopped. '
+        f'The best model so far is kept in {run.best}. Lower --learning_rate.')
+  if deadline and deadline.stopped_after and deadline.stopped_after < FLAGS.epochs:
+    print(f'The time budget ran out: training stopped after epoch '
+          f'{deadline.stopped_after} of {FLAGS.epochs}.', flush=True)
+  if run.best.exists():
+    trained.load_weights(run.best)
+  inference = recipe.build_fernet(num_classes, FLAGS, dtype_policy='float32')
+  inference.set_weights(fernet.get_weights())
+  return inference
+
+
+def budget_epochs(splits: dict, num_classes: int) -> int:
+  """--epochs cut to --time_budget_s, from the measured speed of a few steps."""
+  x, y = model_inputs(*splits['train'], num_classes)
+  steps_per_epoch = FLAGS.steps_per_epoch or len(x) // FLAGS.batch_size
+  probe = recipe.with_augmentation(recipe.build_fernet(num_classes, FLAGS),
+                                   augment.build_augmenter(recipe.augment_config(FLAGS)))
+  recipe.compile_for_training(probe, steps_per_epoch, FLAGS)
+  compile_s, step_s = time_training(probe, x, y)
+  # The real run compiles again before its first step.
+  left = _TIME_BUDGET.value - (time.monotonic() - _START) - compile_s
+  epochs = fitting_epochs(step_s, steps_per_epoch, left, FLAGS.epochs)
+  print(f'{step_s * 1000:.1f} ms a step, {steps_per_epoch} steps an epoch: {epochs} '
+        f'epochs fit the {_TIME_BUDGET.value:.0f} s budget.', flush=True)
+  return epochs
+
+
+def flip_averaged_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray,
+                           num_classes: int) -> tuple[float, float]:
+  """(accuracy, accuracy averaging the image and its mirror image) on one split."""
+  x, _ = model_inputs(images, labels, num_classes)
+  probabilities = model.predict(x, batch_size=256, verbose=0)
+  averaged = probabilities + model.predict(x[:, :, ::-1], batch_size=256, verbose=0)
+  return (float(np.mean(probabilities.argmax(-1) == labels)),
+          float(np.mean(averaged.argmax(-1) == labels)))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  recipe.check_flags(FLAGS)
+  if FLAGS.teacher or FLAGS.mixup or FLAGS.augment_on != 'model':
+    raise app.UsageError('trainer.array_fit trains without --teacher, --mixup and '
+                         '--augment_on=dataset (they need tf.data): use python -m trainer.')
+  try:
+    splits, class_names = arrays.load(_ARRAYS.value)
+  except arrays.ArraysFileError as e:
+    sys.exit(f'error: {e}')
+  run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
+  policy = resolve_precision(FLAGS.precision)
+  keras.mixed_precision.set_global_policy(policy)
+  if _TIME_BUDGET.value and not run.flags.exists():  # a resumed run keeps its epochs
+    FLAGS.epochs = budget_epochs(splits, len(class_names))
+  try:
+    started = run_dir.start(
+        run, run_dir.serialize_flags(flags_def), flags_def.default_values(),
+        f'{datetime.datetime.now().isoformat(timespec="seconds")} {machine.describe()}; '
+        f'trainer.array_fit, Keras backend {keras.config.backend()}, {policy}')
+  except run_dir.RunDirMismatchError as e:
+    sys.exit(f'error: {e}')
+  if not started:
+    print(f'{run.root} holds a finished run; evaluate it with: '
+          f'python -m trainer.evaluate --run_dir={run.root}')
+    return
+  try:
+    inference = fit(run, splits, class_names)
+  except callbacks.TrainingDivergedError as e:
+    sys.exit(f'error: {e}')
+  inference.save(run.inference_model)
+  preprocessing.write(run.preprocessing, class_names)
+  for split, (images, labels) in splits.items():
+    plain, flipped = flip_averaged_accuracy(inference, images, labels, len(class_names))
+    print(f'{split}: accuracy {plain:.4f} (flip-averaged {flipped:.4f})', flush=True)
+  print(f'Wrote {run.root}. Reports (where TensorFlow is): '
+        f'python -m trainer.evaluate --run_dir={run.root}')
+
+
+if __name__ == '__main__':
+  flags_def.define_flags()
+  app.run(main)

@@ -1,0 +1,85 @@
+"""The training recipe the flags describe: augmentation, FERNet, optimiser and loss.
+
+It uses Keras alone (no TensorFlow), so the same recipe trains under any Keras backend:
+`trainer.train` feeds it tf.data, `trainer.array_fit` numpy arrays (e.g. under JAX).
+"""
+
+import functools
+
+from absl import app
+from absl import flags
+import keras
+
+from trainer import augment
+from trainer import model
+from trainer import preprocessing
+
+
+def check_flags(values: flags.FlagValues) -> None:
+  """Raises app.UsageError for flag values that cannot work together."""
+  if len(values.brightness) != 2 or not all(
+      -1 <= float(v) <= 1 for v in values.brightness):
+    raise app.UsageError('--brightness takes two numbers in [-1, 1], e.g. -0.2,0.2.')
+  if not values.filters or not all(v.isdigit() and int(v) > 0 for v in values.filters):
+    raise app.UsageError('--filters takes positive integers, e.g. 32,64,128,256,512.')
+  if len(values.filters) > 5:
+    raise app.UsageError('--filters: at most 5 blocks fit a 48x48 input (5 poolings).')
+  if values.reduce_lr_patience and values.lr_schedule != 'constant':
+    raise app.UsageError('--reduce_lr_patience needs --lr_schedule=constant.')
+  for name in ('batch_size', 'epochs'):
+    if values[name].value < 1:
+      raise app.UsageError(f'--{name} must be at least 1.')
+
+
+def augment_config(values: flags.FlagValues) -> augment.AugmentConfig:
+  """The augmentation flags as an AugmentConfig."""
+  low, high = (float(v) for v in values.brightness)
+  return augment.AugmentConfig(rotation=values.rotation, brightness=(low, high),
+                               zoom=values.zoom, flip=values.flip, shift=values.shift,
+                               erasing=values.erasing)
+
+
+def build_fernet(num_classes: int, values: flags.FlagValues,
+                 dtype_policy: str | None = None) -> keras.Model:
+  """FERNet with the flags' widths, kernel size and dropout."""
+  return model.build_fernet(
+      num_classes, [int(v) for v in values.filters], values.kernel_size, values.dropout,
+      values.head_dropout, dtype_policy=dtype_policy)
+
+
+def with_augmentation(fernet: keras.Model, augmenter: keras.Model) -> keras.Model:
+  """The training model: the augmentation layers, then FERNet (both on the accelerator)."""
+  inputs = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
+  return keras.Model(inputs, fernet(augmenter(inputs)), name='fernet_train')
+
+
+def make_optimizer(steps_per_epoch: int,
+                   values: flags.FlagValues) -> keras.optimizers.Optimizer:
+  """Adam, AdamW or SGD (Nesterov) with a constant or warm-up + cosine learning rate;
+  weight decay spares BatchNorm and biases."""
+  learning_rate = values.learning_rate
+  if values.lr_schedule == 'cosine':
+    warmup = int(values.warmup_epochs * steps_per_epoch)
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else values.learning_rate,
+        decay_steps=max(values.epochs * steps_per_epoch - warmup, 1),
+        warmup_target=values.learning_rate if warmup else None, warmup_steps=warmup)
+  optimizer_class = {
+      'adam': keras.optimizers.Adam, 'adamw': keras.optimizers.AdamW,
+      'sgd': functools.partial(keras.optimizers.SGD, momentum=values.momentum,
+                               nesterov=True)}
+  optimizer = optimizer_class[values.optimizer](
+      learning_rate=learning_rate, weight_decay=values.weight_decay or None)
+  if values.weight_decay:
+    optimizer.exclude_from_weight_decay(var_names=['gamma', 'beta', 'bias'])
+  return optimizer
+
+
+def compile_for_training(training_model: keras.Model, steps_per_epoch: int,
+                         values: flags.FlagValues) -> None:
+  """Compiles with the flags' optimiser and label-smoothed cross-entropy, tracking
+  accuracy."""
+  training_model.compile(
+      optimizer=make_optimizer(steps_per_epoch, values),
+      loss=keras.losses.CategoricalCrossentropy(label_smoothing=values.label_smoothing),
+      metrics=['accuracy'])
