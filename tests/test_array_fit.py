@@ -1,0 +1,145 @@
+"""trainer.arrays / dump_arrays / array_fit: training from numpy arrays, for machines with
+a GPU but no TensorFlow (tested here under the TensorFlow backend, and under JAX where
+it is installed)."""
+
+import importlib.util
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from trainer_helpers import run_trainer
+from trainer_helpers import TINY_FLAGS
+
+
+def _splits(rng, sizes):
+  return {split: (rng.integers(0, 256, (n, 48, 48, 1), dtype=np.uint8),
+                  rng.integers(0, 5, n)) for split, n in sizes.items()}
+
+
+@pytest.mark.parametrize('name', ['data.npz', 'data.npz.xz'])
+def test_arrays_round_trip(tmp_path, name):
+  from trainer import arrays
+
+  splits = _splits(np.random.default_rng(0), {'train': 6, 'validation': 3})
+  arrays.save(tmp_path / name, splits, ['a', 'b', 'c', 'd', 'e'])
+  loaded, class_names = arrays.load(tmp_path / name)
+  assert class_names == ['a', 'b', 'c', 'd', 'e']
+  assert loaded.keys() == {'train', 'validation'}  # test is optional
+  for split, (images, labels) in splits.items():
+    np.testing.assert_array_equal(loaded[split][0], images)
+    np.testing.assert_array_equal(loaded[split][1], labels)
+
+
+def test_arrays_load_names_the_file_and_the_command_that_writes_it(tmp_path):
+  from trainer import arrays
+
+  not_npz = tmp_path / 'faces.npz.xz'
+  not_npz.write_text('not an archive')
+  no_validation = tmp_path / 'train_only.npz'
+  np.savez(no_validation, class_names=np.array(['a']), train_images=np.zeros(1),
+           train_labels=np.zeros(1))
+  for path, problem in ((tmp_path / 'missing.npz', 'does not exist'),
+                        (not_npz, 'is no .npz file'),
+                        (no_validation, 'lacks validation_images')):
+    with pytest.raises(arrays.ArraysFileError, match=problem) as error:
+      arrays.load(path)
+    assert str(path) in str(error.value) and 'trainer.dump_arrays' in str(error.value)
+
+
+def test_fitting_epochs_fill_the_budget_and_stay_in_bounds():
+  from trainer import array_fit
+
+  # 100 steps of 10 ms, plus the overhead share, is 1.25 s an epoch.
+  assert array_fit.fitting_epochs(0.01, 100, budget_s=10, max_epochs=300) == 8
+  assert array_fit.fitting_epochs(0.01, 100, budget_s=10, max_epochs=5) == 5
+  assert array_fit.fitting_epochs(0.01, 100, budget_s=0.1, max_epochs=300) == 1
+
+
+@pytest.mark.parametrize('seconds_left, epochs_run', [(0.0, 1), (3600.0, 4)])
+def test_stop_at_deadline_ends_training_when_no_epoch_fits(seconds_left, epochs_run):
+  from trainer import callbacks
+
+  model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+  model.compile(optimizer='sgd', loss='mse')
+  deadline = callbacks.StopAtDeadline(time.monotonic() + seconds_left)
+  history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=4, verbose=0,
+                      callbacks=[deadline])
+  assert len(history.history['loss']) == epochs_run
+  assert deadline.stopped_after == (1 if seconds_left == 0 else None)
+
+
+@pytest.fixture(scope='module')
+def tiny_arrays(tiny_data_dir, tmp_path_factory):
+  """The tiny dataset written by `python -m trainer.dump_arrays`, without its test split."""
+  out = tmp_path_factory.mktemp('arrays') / 'fer5_ck.npz.xz'
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--out={out}',
+                       '--splits=train,validation', module='trainer.dump_arrays')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return out
+
+
+def test_dump_arrays_writes_the_built_splits(tiny_data_dir, tiny_arrays):
+  import tensorflow_datasets as tfds
+
+  from trainer import arrays
+
+  builder = tfds.builder('fer_emotions/fer5_ck', data_dir=tiny_data_dir)
+  splits, class_names = arrays.load(tiny_arrays)
+  assert class_names == builder.info.features['label'].names
+  assert splits.keys() == {'train', 'validation'}
+  for split, (images, labels) in splits.items():
+    assert images.shape == (builder.info.splits[split].num_examples, 48, 48, 1)
+    assert images.dtype == np.uint8 and len(labels) == len(images)
+
+
+def test_dump_arrays_refuses_splits_without_validation(tiny_data_dir, tmp_path):
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--out={tmp_path / "x.npz"}',
+                       '--splits=train,test', module='trainer.dump_arrays')
+  assert result.returncode != 0 and 'validation' in result.stderr
+  assert not (tmp_path / 'x.npz').exists()
+
+
+def _array_fit(tiny_arrays, run_dir, env=None):
+  return run_trainer(f'--arrays={tiny_arrays}', f'--run_dir={run_dir}', *TINY_FLAGS,
+                     '--epochs=2', '--time_budget_s=600', module='trainer.array_fit',
+                     env=env)
+
+
+def test_array_fit_writes_a_run_dir_that_evaluate_accepts(tiny_data_dir, tiny_arrays,
+                                                          tmp_path):
+  run_dir = tmp_path / 'run'
+  result = _array_fit(tiny_arrays, run_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'epochs fit the 600 s budget' in result.stdout
+  assert 'validation: accuracy' in result.stdout
+  assert '--epochs=2' in (run_dir / 'flags.txt').read_text()  # the budget allows both
+  assert len((run_dir / 'history.csv').read_text().splitlines()) == 1 + 2
+  model = keras.models.load_model(run_dir / 'inference.keras', compile=False)
+  assert model.output_shape == (None, 5)
+
+  result = run_trainer(f'--run_dir={run_dir}', f'--data_dir={tiny_data_dir}',
+                       module='trainer.evaluate')
+  assert result.returncode == 0, result.stderr[-3000:]
+  metrics = json.loads((run_dir / 'reports' / 'metrics.json').read_text())
+  assert 0 <= metrics['test']['accuracy'] <= 1
+
+
+def test_array_fit_names_a_missing_arrays_file(tmp_path):
+  result = run_trainer(f'--arrays={tmp_path / "none.npz"}', f'--run_dir={tmp_path / "r"}',
+                       module='trainer.array_fit')
+  assert result.returncode != 0
+  assert 'none.npz does not exist' in result.stderr and 'Traceback' not in result.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec('jax') is None,
+                    reason='jax is not installed (pip install jax): the JAX backend path '
+                    'of trainer.array_fit runs where it is')
+def test_array_fit_trains_under_jax(tiny_arrays, tmp_path):
+  result = _array_fit(tiny_arrays, tmp_path / 'run',
+                      env={**os.environ, 'KERAS_BACKEND': 'jax'})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Keras backend jax' in (tmp_path / 'run' / 'machine.txt').read_text()
