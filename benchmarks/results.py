@@ -51,12 +51,15 @@ def _epoch_accuracy(run: pathlib.Path, split: str) -> list[tuple[float, float]]:
           for e in events.Tensors('epoch_accuracy')]
 
 
-def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]]:
-  """(minutes of training, validation accuracy in %) per epoch.
+def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]] | None:
+  """(minutes of training, validation accuracy in %) per epoch; None for a run without
+  TensorBoard logs (trainer.array_fit writes none).
 
   Minutes count each epoch's own duration (the gaps between epoch ends, the first epoch
   taken as long as the second), so pauses between resumed sessions do not count.
   """
+  if not (run / 'tensorboard' / 'validation').exists():
+    return None
   ends = sorted(_epoch_accuracy(run, 'validation'))
   durations = [b[0] - a[0] for a, b in zip(ends, ends[1:])]
   durations = [min(d, 2 * min(durations)) for d in durations]  # a resume gap
@@ -105,14 +108,21 @@ def test_time_views(ensemble_flags: dict[str, str]) -> tuple[str, int]:
           ensemble.views_per_member(flip, shift))
 
 
-def ensemble_row(run: pathlib.Path, training_minutes: float) -> str:
+def training_minutes(runs: list[pathlib.Path]) -> float | None:
+  """The runs' training minutes together; None if one has no TensorBoard logs."""
+  over_time = [validation_over_time(run) for run in runs]
+  return sum(o[0][-1] for o in over_time) if all(over_time) else None
+
+
+def ensemble_row(run: pathlib.Path, minutes: float | None) -> str:
   """The ensembles table's row of an ensemble run dir: members, their total training
-  time, model evaluations per image, accuracies."""
+  `minutes` (None: n/a), model evaluations per image, accuracies."""
   members = ensemble_members(run)
   views, count = test_time_views(run_flags(run))
   metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
   return (f"| `{run.name}` | {', '.join(f'`{m.name}`' for m in members)} | "
-          f"{training_minutes:.0f} | {views} | {len(members) * count} | "
+          f"{'n/a' if minutes is None else f'{minutes:.0f}'} | {views} | "
+          f"{len(members) * count} | "
           f"{100 * metrics['train']['accuracy']:.2f} | "
           f"{100 * metrics['validation']['accuracy']:.2f} | "
           f"{100 * metrics['test']['accuracy']:.2f} | "
@@ -146,20 +156,22 @@ def main(argv):
     flags_used = run_flags(run)
     metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
     epochs = len((run / 'history.csv').read_text().splitlines()) - 1
-    minutes, accuracy = validation_over_time(run)
+    over_time = validation_over_time(run)
+    minutes = f'{over_time[0][-1]:.0f}' if over_time else 'n/a'
     test = 100 * metrics['test']['accuracy']
     reference_test = test if reference_test is None else reference_test
     ablations.append(f'| `{run.name}` | {flags_differing(flags_used, reference_flags, defaults)} | '
-                     f'{minutes[-1]:.0f} | {test:.2f} | {test - reference_test:+.2f} |')
+                     f'{minutes} | {test:.2f} | {test - reference_test:+.2f} |')
     lines.append(
         f"| `{run.name}` ({flags_used['dataset']}, filters {flags_used['filters']}, "
         f"kernel {flags_used['kernel_size']}) | "
-        f"{epochs} | {minutes[-1]:.0f} | "
+        f"{epochs} | {minutes} | "
         f"{100 * metrics['train']['accuracy']:.2f} | "
         f"{100 * metrics['validation']['accuracy']:.2f} | "
         f"{test:.2f} | {100 * metrics['test_flip_tta']['accuracy']:.2f} | "
         f"{100 * metrics['test']['macro_f1']:.2f} | {metrics['test']['loss']:.4f} |")
-    ax.plot(minutes, accuracy, marker='o', label=run.name)
+    if over_time:
+      ax.plot(*over_time, marker='o', label=run.name)
   ax.axhline(68.22, color='grey', ls='--', label='study (improved), validation')
   ax.set(xlabel='training time (minutes, CPU)', ylabel='validation accuracy (%)',
          title='Validation accuracy vs. training time')
@@ -171,8 +183,8 @@ def main(argv):
   plt.close(fig)
   lines += ['', 'Losses are plain cross-entropy on the un-augmented split (no label '
             'smoothing). flip-TTA averages the probabilities of each test image and its '
-            'mirror image. Minutes: training time from the TensorBoard logs, on these '
-            'machines (no GPU):', '',
+            'mirror image. Minutes: training time from the TensorBoard logs (n/a: a run '
+            'trained by `trainer.array_fit`, which writes none), on these machines:', '',
             *[f'- `{run.name}`: {run_machines(run)}' for run in runs], '',
             '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
   ensembles = [pathlib.Path(r) for r in _ENSEMBLES.value]
@@ -186,8 +198,7 @@ def main(argv):
               'image; minutes: the members\' training time together.', '',
               '| ensemble | members | minutes | views | evaluations | train | validation '
               '| test | test macro F1 |', '|---|---|---:|---|---:|---:|---:|---:|---:|',
-              *[ensemble_row(run, sum(validation_over_time(m)[0][-1]
-                                      for m in ensemble_members(run)))
+              *[ensemble_row(run, training_minutes(ensemble_members(run)))
                 for run in ensembles], '']
   for run in runs + ensembles:
     lines += [f'## `{run.name}`: per-class test report', '', '```',

@@ -51,3 +51,10 @@ def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
   assert '| 63 | image | 1 |' in results.ensemble_row(run, 63)
   (run / 'flags.txt').write_text('--flip_tta=true\n--shift_tta=2\n--members=runs/fernet\n')
   assert '| 63 | image, 4 shifts of 2 px, mirrored | 10 |' in results.ensemble_row(run, 63)
+  # A member trained by trainer.array_fit has no TensorBoard logs to time it by.
+  assert '| n/a | image, 4 shifts' in results.ensemble_row(run, None)
+
+
+def test_a_run_without_tensorboard_logs_has_no_training_time(tmp_path):
+  assert results.validation_over_time(tmp_path) is None
+  assert results.training_minutes([tmp_path]) is None
