@@ -138,7 +138,10 @@ def main(argv):
            f' --export_report={_EXPORT_REPORT.value}` from the run dirs\' '
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
            'by `python -m trainer --flagfile=configs/<run>.cfg` (ablations: '
-           '`configs/ablations/<run>.cfg`) on the CPU its `machine.txt` names (below).', '',
+           '`configs/ablations/<run>.cfg`; long runs on a GPU: `python -m '
+           'trainer.array_fit` with `configs/long/<run>.cfg`, README "Training on a GPU '
+           'machine without TensorFlow") on the machine its `machine.txt` names (below).',
+           '',
            '## Accuracy (%) against the study', '',
            '| model | epochs | minutes | train | validation | test | test, flip-TTA '
            '| test macro F1 | test loss |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']

@@ -128,6 +128,17 @@ def test_array_fit_writes_a_run_dir_that_evaluate_accepts(tiny_data_dir, tiny_ar
   assert 0 <= metrics['test']['accuracy'] <= 1
 
 
+def test_a_budgeted_run_resumes_with_the_epochs_it_planned(tiny_arrays, tmp_path):
+  run_dir = tmp_path / 'run'
+  assert _array_fit(tiny_arrays, run_dir).returncode == 0
+  (run_dir / 'inference.keras').unlink()  # as if interrupted before the end
+  result = run_trainer(f'--arrays={tiny_arrays}', f'--run_dir={run_dir}', *TINY_FLAGS,
+                       '--epochs=300', '--time_budget_s=600', module='trainer.array_fit')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'epochs fit' not in result.stdout  # no new plan
+  assert '--epochs=2' in (run_dir / 'flags.txt').read_text()
+
+
 def test_array_fit_names_a_missing_arrays_file(tmp_path):
   result = run_trainer(f'--arrays={tmp_path / "none.npz"}', f'--run_dir={tmp_path / "r"}',
                        module='trainer.array_fit')

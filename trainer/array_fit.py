@@ -111,14 +111,10 @@ def fit(run: run_dir.RunDir, splits: dict, class_names: list[str]) -> keras.Mode
   augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
   allow_xla(augmenter)
 
-  def training_model():
-    keras.utils.set_random_seed(FLAGS.seed)
-    fernet = recipe.build_fernet(num_classes, FLAGS)
-    trained = recipe.with_augmentation(fernet, augmenter)
-    recipe.compile_for_training(trained, steps_per_epoch, FLAGS)
-    return fernet, trained
-
-  fernet, trained = training_model()
+  keras.utils.set_random_seed(FLAGS.seed)
+  fernet = recipe.build_fernet(num_classes, FLAGS)
+  trained = recipe.with_augmentation(fernet, augmenter)
+  recipe.compile_for_training(trained, steps_per_epoch, FLAGS)
   interactive = sys.stdout.isatty()
   callback_list, nan_guard = callbacks.build(
       run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
@@ -189,7 +185,10 @@ def main(argv):
   run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
   policy = resolve_precision(FLAGS.precision)
   keras.mixed_precision.set_global_policy(policy)
-  if _TIME_BUDGET.value and not run.flags.exists():  # a resumed run keeps its epochs
+  if _TIME_BUDGET.value and run.flags.exists():
+    # A resumed run keeps the epochs its learning-rate schedule was made for.
+    FLAGS.epochs = int(run_dir.parse_flags(run.flags.read_text())['epochs'])
+  elif _TIME_BUDGET.value:
     FLAGS.epochs = budget_epochs(splits, len(class_names))
   try:
     started = run_dir.start(
