@@ -69,9 +69,9 @@ def allow_xla(augmenter: keras.Sequential) -> None:
   """Lets Keras XLA-compile a model holding `augmenter` where the backend is JAX.
 
   Keras marks its geometric augmentation layers (RandomRotation, RandomZoom,
-  RandomTranslation) as not XLA-compilable, which turns compilation off for the whole
-  model: TensorFlow has no XLA kernel for their image transform. JAX's (map_coordinates)
-  compiles; left uncompiled, FERNet's training step took 1.7 s on an H200.
+  RandomTranslation) as not XLA-compilable under every backend, which turns compilation
+  off for the whole model. Under JAX their image transform (map_coordinates) compiles;
+  left uncompiled, FERNet's training step took 1.7 s on an H200.
   """
   if keras.config.backend() == 'jax':
     for layer in augmenter.layers:
