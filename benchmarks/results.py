@@ -114,6 +114,11 @@ def training_minutes(runs: list[pathlib.Path]) -> float | None:
   return sum(o[0][-1] for o in over_time) if all(over_time) else None
 
 
+def minutes_cell(minutes: float | None) -> str:
+  """A table cell of training minutes; n/a where they are unknown (None)."""
+  return 'n/a' if minutes is None else f'{minutes:.0f}'
+
+
 def ensemble_row(run: pathlib.Path, minutes: float | None) -> str:
   """The ensembles table's row of an ensemble run dir: members, their total training
   `minutes` (None: n/a), model evaluations per image, accuracies."""
@@ -121,8 +126,7 @@ def ensemble_row(run: pathlib.Path, minutes: float | None) -> str:
   views, count = test_time_views(run_flags(run))
   metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
   return (f"| `{run.name}` | {', '.join(f'`{m.name}`' for m in members)} | "
-          f"{'n/a' if minutes is None else f'{minutes:.0f}'} | {views} | "
-          f"{len(members) * count} | "
+          f"{minutes_cell(minutes)} | {views} | {len(members) * count} | "
           f"{100 * metrics['train']['accuracy']:.2f} | "
           f"{100 * metrics['validation']['accuracy']:.2f} | "
           f"{100 * metrics['test']['accuracy']:.2f} | "
@@ -160,7 +164,7 @@ def main(argv):
     metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
     epochs = len((run / 'history.csv').read_text().splitlines()) - 1
     over_time = validation_over_time(run)
-    minutes = f'{over_time[0][-1]:.0f}' if over_time else 'n/a'
+    minutes = minutes_cell(over_time and over_time[0][-1])
     test = 100 * metrics['test']['accuracy']
     reference_test = test if reference_test is None else reference_test
     ablations.append(f'| `{run.name}` | {flags_differing(flags_used, reference_flags, defaults)} | '

@@ -104,19 +104,25 @@ def time_training(training_model: keras.Model, x: np.ndarray, y: np.ndarray
   return compiled - start, (time.monotonic() - compiled) / (len(probe_x) // batch)
 
 
-def fit(run: run_dir.RunDir, splits: dict, class_names: list[str]) -> keras.Model:
-  """Trains as the flags say into `run`; returns the float32 inference model."""
-  num_classes = len(class_names)
-  x_train, y_train = model_inputs(*splits['train'], num_classes)
-  validation = model_inputs(*splits['validation'], num_classes)
-  steps_per_epoch = FLAGS.steps_per_epoch or len(x_train) // FLAGS.batch_size
+def build_training_model(num_classes: int, steps_per_epoch: int
+                         ) -> tuple[keras.Model, keras.Model]:
+  """(FERNet, the compiled training model: augmentation then FERNet), XLA-compilable
+  under JAX."""
   augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
   allow_xla(augmenter)
-
-  keras.utils.set_random_seed(FLAGS.seed)
   fernet = recipe.build_fernet(num_classes, FLAGS)
-  trained = recipe.with_augmentation(fernet, augmenter)
-  recipe.compile_for_training(trained, steps_per_epoch, FLAGS)
+  training_model = recipe.with_augmentation(fernet, augmenter)
+  recipe.compile_for_training(training_model, steps_per_epoch, FLAGS)
+  return fernet, training_model
+
+
+def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
+        validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
+        class_names: list[str]) -> keras.Model:
+  """Trains on the model inputs `train` as the flags say into `run`; saves and returns
+  the float32 inference model."""
+  keras.utils.set_random_seed(FLAGS.seed)
+  fernet, trained = build_training_model(len(class_names), steps_per_epoch)
   interactive = sys.stdout.isatty()
   callback_list, nan_guard = callbacks.build(
       run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
@@ -128,8 +134,8 @@ def fit(run: run_dir.RunDir, splits: dict, class_names: list[str]) -> keras.Mode
     deadline = callbacks.StopAtDeadline(_START + _TIME_BUDGET.value)
     callback_list.insert(0, deadline)  # before BackupAndRestore, which must stay last
   # Shuffled each epoch by Keras; a full epoch is len(x_train) // batch_size steps.
-  trained.fit(x_train[:steps_per_epoch * FLAGS.batch_size],
-              y_train[:steps_per_epoch * FLAGS.batch_size], batch_size=FLAGS.batch_size,
+  examples = steps_per_epoch * FLAGS.batch_size
+  trained.fit(train[0][:examples], train[1][:examples], batch_size=FLAGS.batch_size,
               epochs=FLAGS.epochs, validation_data=validation, callbacks=callback_list,
               verbose=1 if interactive else 2)
   if nan_guard.diverged_at is not None:
@@ -139,22 +145,14 @@ def fit(run: run_dir.RunDir, splits: dict, class_names: list[str]) -> keras.Mode
   if deadline and deadline.stopped_after and deadline.stopped_after < FLAGS.epochs:
     print(f'The time budget ran out: training stopped after epoch '
           f'{deadline.stopped_after} of {FLAGS.epochs}.', flush=True)
-  if run.best.exists():
-    trained.load_weights(run.best)
-  inference = recipe.build_fernet(num_classes, FLAGS, dtype_policy='float32')
-  inference.set_weights(fernet.get_weights())
-  return inference
+  return recipe.save_inference_model(run, trained, fernet, class_names, FLAGS)
 
 
-def budget_epochs(splits: dict, num_classes: int) -> int:
+def budget_epochs(train: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
+                  num_classes: int) -> int:
   """--epochs cut to --time_budget_s, from the measured speed of a few steps."""
-  x, y = model_inputs(*splits['train'], num_classes)
-  steps_per_epoch = FLAGS.steps_per_epoch or len(x) // FLAGS.batch_size
-  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS))
-  allow_xla(augmenter)
-  probe = recipe.with_augmentation(recipe.build_fernet(num_classes, FLAGS), augmenter)
-  recipe.compile_for_training(probe, steps_per_epoch, FLAGS)
-  compile_s, step_s = time_training(probe, x, y)
+  _, probe = build_training_model(num_classes, steps_per_epoch)
+  compile_s, step_s = time_training(probe, *train)
   # The real run compiles again before its first step.
   left = _TIME_BUDGET.value - (time.monotonic() - _START) - compile_s
   epochs = fitting_epochs(step_s, steps_per_epoch, left, FLAGS.epochs)
@@ -187,11 +185,13 @@ def main(argv):
   run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
   policy = resolve_precision(FLAGS.precision)
   keras.mixed_precision.set_global_policy(policy)
+  train = model_inputs(*splits['train'], len(class_names))
+  steps_per_epoch = FLAGS.steps_per_epoch or len(train[0]) // FLAGS.batch_size
   if _TIME_BUDGET.value and run.flags.exists():
     # A resumed run keeps the epochs its learning-rate schedule was made for.
     FLAGS.epochs = int(run_dir.parse_flags(run.flags.read_text())['epochs'])
   elif _TIME_BUDGET.value:
-    FLAGS.epochs = budget_epochs(splits, len(class_names))
+    FLAGS.epochs = budget_epochs(train, steps_per_epoch, len(class_names))
   try:
     started = run_dir.start(
         run, run_dir.serialize_flags(flags_def), flags_def.default_values(),
@@ -205,11 +205,10 @@ def main(argv):
           f'python -m trainer.evaluate --run_dir={run.root}')
     return
   try:
-    inference = fit(run, splits, class_names)
+    inference = fit(run, train, model_inputs(*splits['validation'], len(class_names)),
+                    steps_per_epoch, class_names)
   except callbacks.TrainingDivergedError as e:
     sys.exit(f'error: {e}')
-  inference.save(run.inference_model)
-  preprocessing.write(run.preprocessing, class_names)
   for split, (images, labels) in splits.items():
     plain, flipped = flip_averaged_accuracy(inference, images, labels, len(class_names))
     print(f'{split}: accuracy {plain:.4f} (flip-averaged {flipped:.4f})', flush=True)

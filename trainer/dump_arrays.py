@@ -30,12 +30,12 @@ def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
          splits: tuple[str, ...] = arrays.SPLITS) -> dict[str, int]:
   """Writes `splits` of `dataset` to `out`; returns {split: examples}."""
   builder = data.builder(dataset, data_dir)
-  splits = {split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1,
-                                                    as_supervised=True))
-            for split in splits}
+  by_split = {split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1,
+                                                      as_supervised=True))
+              for split in splits}
   out.parent.mkdir(parents=True, exist_ok=True)
-  arrays.save(out, splits, data.class_names(builder))
-  return {split: len(labels) for split, (_, labels) in splits.items()}
+  arrays.save(out, by_split, data.class_names(builder))
+  return {split: len(labels) for split, (_, labels) in by_split.items()}
 
 
 def main(argv):

@@ -13,6 +13,7 @@ import keras
 from trainer import augment
 from trainer import model
 from trainer import preprocessing
+from trainer import run_dir
 
 
 def check_flags(values: flags.FlagValues) -> None:
@@ -83,3 +84,19 @@ def compile_for_training(training_model: keras.Model, steps_per_epoch: int,
       optimizer=make_optimizer(steps_per_epoch, values),
       loss=keras.losses.CategoricalCrossentropy(label_smoothing=values.label_smoothing),
       metrics=['accuracy'])
+
+
+def save_inference_model(run: run_dir.RunDir, training_model: keras.Model,
+                         fernet: keras.Model, class_names: list[str],
+                         values: flags.FlagValues) -> keras.Model:
+  """Ends a training run: loads the best checkpoint (if one was saved) into
+  `training_model`, copies the weights of `fernet` (its FERNet) into a float32 FERNet
+  without augmentation layers, and saves that and the preprocessing spec into `run`.
+  Returns the float32 model."""
+  if run.best.exists():
+    training_model.load_weights(run.best)
+  inference = build_fernet(len(class_names), values, dtype_policy='float32')
+  inference.set_weights(fernet.get_weights())
+  inference.save(run.inference_model)
+  preprocessing.write(run.preprocessing, class_names)
+  return inference

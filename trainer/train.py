@@ -21,7 +21,6 @@ from trainer import dead_relus
 from trainer import devices
 from trainer import distill
 from trainer import flags_def
-from trainer import preprocessing
 from trainer import recipe
 from trainer import reports
 from trainer import run_dir
@@ -84,12 +83,7 @@ def train() -> dict | None:
         f'The best model so far is kept in {run.best} and the resume state in '
         f'{run.backup}. Lower --learning_rate or raise --batch_size, with a new --run_dir.')
 
-  if run.best.exists():
-    training_model.load_weights(run.best)
-  inference = recipe.build_fernet(len(class_names), FLAGS, dtype_policy='float32')
-  inference.set_weights(fernet.get_weights())
-  inference.save(run.inference_model)
-  preprocessing.write(run.preprocessing, class_names)
+  inference = recipe.save_inference_model(run, training_model, fernet, class_names, FLAGS)
   if not chief:
     return None
   results = reports.write_all(
