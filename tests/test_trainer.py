@@ -183,3 +183,15 @@ def test_sgd_is_nesterov_and_decays_weights_but_not_batchnorm():
                              (np.zeros(3, 'float32'), gamma)])
   np.testing.assert_allclose(keras.ops.convert_to_numpy(kernel), 1 - 0.1 * 0.5)
   np.testing.assert_allclose(keras.ops.convert_to_numpy(gamma), 1.0)
+
+
+def test_progress_log_reports_with_several_steps_per_execution(capsys):
+  from trainer import callbacks
+
+  model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+  model.compile(optimizer='sgd', loss='mse', steps_per_execution=4)
+  model.fit(np.zeros((48, 2)), np.zeros((48, 1)), batch_size=4, verbose=0,
+            callbacks=[callbacks.ProgressLog(batch_size=4, every=5)])
+  # Keras reports only batches 4, 8 and 12: one line for each multiple of 5 passed.
+  lines = capsys.readouterr().out.splitlines()
+  assert [line.split(':')[0] for line in lines] == ['epoch 1 batch 8', 'epoch 1 batch 12']

@@ -9,7 +9,7 @@ It needs neither TensorFlow nor TFDS, so it trains on a GPU machine that has onl
       --precision=mixed_bfloat16 --time_budget_s=400
 
 `--time_budget_s` sizes the run to a wall-clock budget from the program's start: it times
-a few training steps and cuts --epochs to what fits, so that a cosine schedule still
+one training epoch and cuts --epochs to what fits, so that a cosine schedule still
 decays to its end; should the steps slow down later (other work on the GPU), training
 stops at the last epoch that fits, and says so. Afterwards,
 where TensorFlow is, `python -m trainer.evaluate --run_dir=...` writes the reports from
@@ -20,6 +20,7 @@ import datetime
 import math
 import pathlib
 import sys
+import tempfile
 import time
 
 from absl import app
@@ -42,9 +43,8 @@ _ARRAYS = flags.DEFINE_string('arrays', None, 'The dataset as a .npz[.xz] writte
 _TIME_BUDGET = flags.DEFINE_float('time_budget_s', 0.0, 'Wall-clock seconds for training: '
                                   'cuts --epochs to what fits (measured); 0: no budget.',
                                   lower_bound=0.0)
-PROBE_STEPS = 100
-# Share of the measured epoch time added for validation, checkpoints and jitter.
-EPOCH_OVERHEAD = 0.25
+# Share of the measured epoch time added for jitter between epochs.
+EPOCH_OVERHEAD = 0.05
 _START = time.monotonic()
 
 
@@ -78,30 +78,45 @@ def allow_xla(augmenter: keras.Sequential) -> None:
       layer.supports_jit = True
 
 
-def fitting_epochs(seconds_per_step: float, steps_per_epoch: int, budget_s: float,
-                   max_epochs: int) -> int:
-  """The epochs (at least 1, at most `max_epochs`) whose training fits `budget_s`."""
-  epoch_s = seconds_per_step * steps_per_epoch * (1 + EPOCH_OVERHEAD)
-  return max(1, min(max_epochs, math.floor(budget_s / epoch_s)))
+def fitting_epochs(epoch_s: float, budget_s: float, max_epochs: int) -> int:
+  """The epochs (at least 1, at most `max_epochs`) of `epoch_s` seconds each that fit
+  `budget_s`."""
+  return max(1, min(max_epochs, math.floor(budget_s / (epoch_s * (1 + EPOCH_OVERHEAD)))))
 
 
-def time_training(training_model: keras.Model, x: np.ndarray, y: np.ndarray
-                  ) -> tuple[float, float]:
-  """(seconds to compile, seconds per step) of training the compiled `training_model`.
-  It trains the model on PROBE_STEPS batches: rebuild it before the real run."""
+def run_callbacks(run: run_dir.RunDir, progress: bool
+                  ) -> tuple[list[keras.callbacks.Callback], callbacks.StopOnNonFiniteLoss]:
+  """The run's callbacks (trainer.callbacks.build) as the flags configure them."""
+  return callbacks.build(
+      run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
+      reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
+      early_stopping_patience=FLAGS.early_stopping_patience,
+      progress_batch_size=FLAGS.batch_size if progress else None, tensorboard=False)
+
+
+def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray],
+               validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int
+               ) -> tuple[float, float]:
+  """(seconds to compile, seconds per epoch) of training the compiled `training_model`:
+  one whole epoch as the real run trains it, validation and the run's checkpoint
+  callbacks (into a scratch dir) included. It trains the model: rebuild it before the
+  real run.
+
+  A probe of 100 steps alone planned 81 epochs where 53 fit (an H200, 2026-11-27): it
+  left out validation, checkpoints and the wait for the device that per-batch callback
+  hooks cause.
+  """
   batch = FLAGS.batch_size
-  probe_x, probe_y = x[:PROBE_STEPS * batch], y[:PROBE_STEPS * batch]
-  # The NaN guard has a per-batch hook, so Keras turns each step's logs into numbers,
-  # waiting for the device, as it does in the real run (whose checkpoint callbacks have
-  # such hooks too). On an H200 a probe without it timed 2.7 ms a step; the real run,
-  # which also shared the GPU with another, took 5-7 ms.
-  guard = [callbacks.StopOnNonFiniteLoss()]
   start = time.monotonic()
-  training_model.fit(probe_x[:batch], probe_y[:batch], batch_size=batch, verbose=0,
-                     callbacks=guard)
+  # Compiles training and the validation shapes (the last batch is often smaller).
+  training_model.fit(*(a[:batch] for a in train), batch_size=batch, verbose=0,
+                     validation_data=validation)
   compiled = time.monotonic()
-  training_model.fit(probe_x, probe_y, batch_size=batch, verbose=0, callbacks=guard)
-  return compiled - start, (time.monotonic() - compiled) / (len(probe_x) // batch)
+  with tempfile.TemporaryDirectory() as scratch:
+    callback_list, _ = run_callbacks(run_dir.RunDir(pathlib.Path(scratch)), progress=False)
+    training_model.fit(*(a[:steps_per_epoch * batch] for a in train), batch_size=batch,
+                       validation_data=validation, callbacks=callback_list, verbose=0)
+  return compiled - start, time.monotonic() - compiled
 
 
 def build_training_model(num_classes: int, steps_per_epoch: int
@@ -124,11 +139,7 @@ def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
   keras.utils.set_random_seed(FLAGS.seed)
   fernet, trained = build_training_model(len(class_names), steps_per_epoch)
   interactive = sys.stdout.isatty()
-  callback_list, nan_guard = callbacks.build(
-      run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
-      reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
-      early_stopping_patience=FLAGS.early_stopping_patience,
-      progress_batch_size=None if interactive else FLAGS.batch_size, tensorboard=False)
+  callback_list, nan_guard = run_callbacks(run, progress=not interactive)
   deadline = None
   if _TIME_BUDGET.value:
     deadline = callbacks.StopAtDeadline(_START + _TIME_BUDGET.value)
@@ -148,15 +159,16 @@ def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
   return recipe.save_inference_model(run, trained, fernet, class_names, FLAGS)
 
 
-def budget_epochs(train: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
+def budget_epochs(train: tuple[np.ndarray, np.ndarray],
+                  validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
                   num_classes: int) -> int:
-  """--epochs cut to --time_budget_s, from the measured speed of a few steps."""
+  """--epochs cut to --time_budget_s, from the measured time of one epoch."""
   _, probe = build_training_model(num_classes, steps_per_epoch)
-  compile_s, step_s = time_training(probe, *train)
+  compile_s, epoch_s = time_epoch(probe, train, validation, steps_per_epoch)
   # The real run compiles again before its first step.
   left = _TIME_BUDGET.value - (time.monotonic() - _START) - compile_s
-  epochs = fitting_epochs(step_s, steps_per_epoch, left, FLAGS.epochs)
-  print(f'{step_s * 1000:.1f} ms a step, {steps_per_epoch} steps an epoch: {epochs} '
+  epochs = fitting_epochs(epoch_s, left, FLAGS.epochs)
+  print(f'{epoch_s:.2f} s an epoch ({steps_per_epoch} steps and validation): {epochs} '
         f'epochs fit the {_TIME_BUDGET.value:.0f} s budget.', flush=True)
   return epochs
 
@@ -186,12 +198,13 @@ def main(argv):
   policy = resolve_precision(FLAGS.precision)
   keras.mixed_precision.set_global_policy(policy)
   train = model_inputs(*splits['train'], len(class_names))
+  validation = model_inputs(*splits['validation'], len(class_names))
   steps_per_epoch = FLAGS.steps_per_epoch or len(train[0]) // FLAGS.batch_size
   if _TIME_BUDGET.value and run.flags.exists():
     # A resumed run keeps the epochs its learning-rate schedule was made for.
     FLAGS.epochs = int(run_dir.parse_flags(run.flags.read_text())['epochs'])
   elif _TIME_BUDGET.value:
-    FLAGS.epochs = budget_epochs(train, steps_per_epoch, len(class_names))
+    FLAGS.epochs = budget_epochs(train, validation, steps_per_epoch, len(class_names))
   try:
     started = run_dir.start(
         run, run_dir.serialize_flags(flags_def), flags_def.default_values(),
@@ -205,8 +218,7 @@ def main(argv):
           f'python -m trainer.evaluate --run_dir={run.root}')
     return
   try:
-    inference = fit(run, train, model_inputs(*splits['validation'], len(class_names)),
-                    steps_per_epoch, class_names)
+    inference = fit(run, train, validation, steps_per_epoch, class_names)
   except callbacks.TrainingDivergedError as e:
     sys.exit(f'error: {e}')
   for split, (images, labels) in splits.items():

@@ -39,22 +39,26 @@ class LogLearningRate(keras.callbacks.Callback):
 
 
 class ProgressLog(keras.callbacks.Callback):
-  """One log line every `every` batches with throughput: progress for a run whose
-  output goes to a file (where Keras prints only one line per epoch)."""
+  """One log line about every `every` batches with throughput: progress for a run whose
+  output goes to a file (where Keras prints only one line per epoch). With several steps
+  per execution Keras reports only each execution's last batch: the line comes at the
+  first report past each multiple of `every`."""
 
   def __init__(self, batch_size: int, every: int = 50):
     super().__init__()
     self._batch_size, self._every = batch_size, every
-    self._epoch, self._start = 0, 0.0
+    self._epoch, self._start, self._logged = 0, 0.0, 0
 
   def on_epoch_begin(self, epoch, logs=None):
-    self._epoch, self._start = epoch, time.monotonic()
+    self._epoch, self._start, self._logged = epoch, time.monotonic(), 0
 
   def on_train_batch_end(self, batch, logs=None):
-    if (batch + 1) % self._every == 0:
-      rate = (batch + 1) * self._batch_size / (time.monotonic() - self._start)
+    done = batch + 1
+    if done // self._every > self._logged:
+      self._logged = done // self._every
+      rate = done * self._batch_size / (time.monotonic() - self._start)
       metrics = ' '.join(f'{k}={float(v):.4f}' for k, v in (logs or {}).items())
-      print(f'epoch {self._epoch + 1} batch {batch + 1}: {rate:.0f} images/s {metrics}',
+      print(f'epoch {self._epoch + 1} batch {done}: {rate:.0f} images/s {metrics}',
             flush=True)
 
 

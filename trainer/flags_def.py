@@ -43,6 +43,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_integer('epochs', 50, 'Maximum epochs.', **kw)
   flags.DEFINE_integer('steps_per_epoch', None, 'Limit steps per epoch (smoke runs); '
                        'default: one pass over the train split.', **kw)
+  flags.DEFINE_integer('steps_per_execution', 1, 'Training steps per compiled call '
+                       '(Keras compile()); more keeps a fast accelerator from waiting for '
+                       'the host between steps. Per-batch callbacks see every Nth batch.',
+                       lower_bound=1, **kw)
   flags.DEFINE_integer('eval_limit', None, 'Use only this many examples of each split '
                        'for validation and reports (smoke runs); default: all.', **kw)
   # Callbacks.

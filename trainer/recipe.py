@@ -79,11 +79,11 @@ def make_optimizer(steps_per_epoch: int,
 def compile_for_training(training_model: keras.Model, steps_per_epoch: int,
                          values: flags.FlagValues) -> None:
   """Compiles with the flags' optimiser and label-smoothed cross-entropy, tracking
-  accuracy."""
+  accuracy, running --steps_per_execution steps per call."""
   training_model.compile(
       optimizer=make_optimizer(steps_per_epoch, values),
       loss=keras.losses.CategoricalCrossentropy(label_smoothing=values.label_smoothing),
-      metrics=['accuracy'])
+      metrics=['accuracy'], steps_per_execution=values.steps_per_execution)
 
 
 def save_inference_model(run: run_dir.RunDir, training_model: keras.Model,

@@ -9,8 +9,9 @@ from absl import flags
 # Flags that say where a run and its dataset are, not what is trained.
 LOCATION_FLAGS = frozenset({'run_dir', 'data_dir'})
 # Flags that may change when a run is resumed (more epochs; a run dir or dataset dir that
-# was moved); any other difference refuses the resume.
-RESUMABLE_CHANGES = LOCATION_FLAGS | {'epochs'}
+# was moved; how many steps a compiled call runs, which suits the machine, not the
+# model); any other difference refuses the resume.
+RESUMABLE_CHANGES = LOCATION_FLAGS | {'epochs', 'steps_per_execution'}
 
 
 class RunDirMismatchError(ValueError):

@@ -1,0 +1,111 @@
+"""Chooses the runs for `trainer.ensemble` on the validation split alone:
+
+  python -m trainer.select_members --candidates=runs/a,runs/b,runs/c --max_members=3 \\
+      --out=docs/results/member_selection.md
+
+Each candidate predicts the validation split once, on the image and its mirror image (as
+`trainer.ensemble --flip_tta` averages them); every combination of up to --max_members
+candidates is then scored by the accuracy of its averaged probabilities. The test split
+stays unseen until the chosen ensemble is built and evaluated by `trainer.ensemble`.
+Choosing the best of many combinations flatters its validation accuracy: its test
+accuracy is the honest number.
+"""
+
+import itertools
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+import keras
+import numpy as np
+
+from trainer import data
+from trainer import ensemble
+from trainer import reports
+from trainer import run_dir
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines the command-line flags of the selection tool."""
+  flags.DEFINE_list('candidates', None, 'Finished trainer run dirs of one dataset.')
+  flags.DEFINE_integer('max_members', 3, 'Largest combination scored.', lower_bound=1)
+  flags.DEFINE_integer('top', 5, 'Combinations listed per size.', lower_bound=1)
+  flags.DEFINE_string('out', None, 'Also write the table to this markdown file.')
+  flags.DEFINE_integer('batch_size', 256, 'Evaluation batch size.')
+  flags.mark_flags_as_required(['candidates'])
+
+
+def validation_probabilities(candidates: list[str], batch_size: int
+                             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+  """({candidate: its image + mirror averaged probabilities}, labels) on the validation
+  split of the candidates' dataset.
+
+  Raises:
+    ensemble.EnsembleError: a candidate is unfinished or from another dataset.
+  """
+  runs = ensemble.read_members(candidates)
+  first_flags = run_dir.parse_flags(runs[0].flags.read_text())
+  builder = data.builder(first_flags['dataset'], first_flags.get('data_dir') or None)
+  validation = data.evaluation_pipelines(builder, batch_size)['validation']
+  probabilities, labels = {}, None
+  for path, run in zip(candidates, runs):
+    model = keras.models.load_model(run.inference_model, compile=False)
+    probabilities[path], labels = reports.predict(model, validation, flip_tta=True)
+    accuracy = np.mean(probabilities[path].argmax(-1) == labels)
+    print(f'{path}: validation accuracy {accuracy:.4f} (image + mirror)', flush=True)
+  return probabilities, labels
+
+
+def rank_combinations(probabilities: dict[str, np.ndarray], labels: np.ndarray,
+                      max_members: int) -> list[tuple[tuple[str, ...], float]]:
+  """(members, validation accuracy of their averaged probabilities) for every combination
+  of 1 to `max_members` candidates, best first; of equal accuracy, fewer members first."""
+  scored = []
+  for size in range(1, min(max_members, len(probabilities)) + 1):
+    for members in itertools.combinations(probabilities, size):
+      averaged = sum(probabilities[member] for member in members)
+      scored.append((members, float(np.mean(averaged.argmax(-1) == labels))))
+  return sorted(scored, key=lambda item: (-item[1], len(item[0])))
+
+
+def markdown_table(ranked: list[tuple[tuple[str, ...], float]], top: int) -> str:
+  """The `top` best combinations of each size as a markdown table."""
+  lines = ['| members | runs per face (with mirror) | validation accuracy |',
+           '|---|---|---|']
+  for size in sorted({len(members) for members, _ in ranked}):
+    best = [item for item in ranked if len(item[0]) == size][:top]
+    lines += [f'| {", ".join(f"`{pathlib.PurePath(m).name}`" for m in members)} | '
+              f'{2 * size} | {accuracy:.2%} |' for members, accuracy in best]
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  try:
+    probabilities, labels = validation_probabilities(FLAGS.candidates, FLAGS.batch_size)
+  except (ensemble.EnsembleError, data.DatasetNotBuiltError) as e:
+    sys.exit(f'error: {e}')
+  table = markdown_table(rank_combinations(probabilities, labels, FLAGS.max_members),
+                         FLAGS.top)
+  print(table)
+  if FLAGS.out:
+    command = ' '.join(['python -m trainer.select_members'] + [
+        f'--{name}={",".join(value) if isinstance(value, list) else value}'
+        for name, value in (('candidates', FLAGS.candidates),
+                            ('max_members', FLAGS.max_members), ('top', FLAGS.top),
+                            ('out', FLAGS.out))])
+    pathlib.Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(FLAGS.out).write_text(
+        f'# Ensemble members chosen on the validation split\n\nWritten by `{command}`. '
+        'Combinations are ranked on validation accuracy only (the best of many is '
+        'flattered); test accuracy of the chosen ensemble: RESULTS.md.\n\n' + table)
+    print(f'Wrote {FLAGS.out}.')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
