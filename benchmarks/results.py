@@ -85,10 +85,11 @@ def run_flags(run: pathlib.Path) -> dict[str, str]:
 
 def flags_differing(ours: dict[str, str], theirs: dict[str, str],
                     defaults: dict[str, str] | None = None) -> str:
-  """The flags in `ours` that differ from `theirs` (where files are aside), as
-  '--name=value' text. A flag missing from one run (older than the flag) counts as its
-  value in `defaults`."""
-  differing = run_dir.differing_flags(theirs, ours, defaults, run_dir.LOCATION_FLAGS)
+  """The flags in `ours` that differ from `theirs` (where files are and how the run
+  executed aside), as '--name=value' text. A flag missing from one run (older than the
+  flag) counts as its value in `defaults`."""
+  differing = run_dir.differing_flags(theirs, ours, defaults,
+                                     run_dir.LOCATION_FLAGS | run_dir.EXECUTION_FLAGS)
   return ' '.join(f'`--{n}={value}`' for n, (_, value) in differing.items()) or (
       '(the reference)')
 

@@ -24,7 +24,7 @@ def test_machines_are_listed_once_each_in_order_of_first_use(tmp_path):
 def test_ablation_names_only_what_was_trained_differently():
   reference = {'run_dir': 'runs/a', 'data_dir': '/x', 'epochs': '16', 'filters': '16,32'}
   ablation = {'run_dir': 'runs/b', 'data_dir': '/y', 'epochs': '40', 'filters': '16,32',
-              'precision': 'mixed_bfloat16'}
+              'precision': 'mixed_bfloat16', 'steps_per_execution': '32'}
   assert results.flags_differing(ablation, reference) == (
       '`--epochs=40` `--precision=mixed_bfloat16`')
   assert results.flags_differing(reference, reference) == '(the reference)'

@@ -8,10 +8,11 @@ from absl import flags
 
 # Flags that say where a run and its dataset are, not what is trained.
 LOCATION_FLAGS = frozenset({'run_dir', 'data_dir'})
+# Flags that say how a run executes on its machine, not what it learns.
+EXECUTION_FLAGS = frozenset({'steps_per_execution'})
 # Flags that may change when a run is resumed (more epochs; a run dir or dataset dir that
-# was moved; how many steps a compiled call runs, which suits the machine, not the
-# model); any other difference refuses the resume.
-RESUMABLE_CHANGES = LOCATION_FLAGS | {'epochs', 'steps_per_execution'}
+# was moved; another machine); any other difference refuses the resume.
+RESUMABLE_CHANGES = LOCATION_FLAGS | EXECUTION_FLAGS | {'epochs'}
 
 
 class RunDirMismatchError(ValueError):

@@ -49,7 +49,7 @@ def validation_probabilities(candidates: list[str], batch_size: int
   runs = ensemble.read_members(candidates)
   first_flags = run_dir.parse_flags(runs[0].flags.read_text())
   builder = data.builder(first_flags['dataset'], first_flags.get('data_dir') or None)
-  validation = data.evaluation_pipelines(builder, batch_size)['validation']
+  validation = data.pipeline(builder, 'validation', batch_size, training=False)
   probabilities, labels = {}, None
   for path, run in zip(candidates, runs):
     model = keras.models.load_model(run.inference_model, compile=False)
