@@ -53,7 +53,7 @@ def test_arrays_load_names_the_file_and_the_command_that_writes_it(tmp_path):
 def test_fitting_epochs_fill_the_budget_and_stay_in_bounds():
   from trainer import array_fit
 
-  # 1 s epochs plus the 5 % jitter allowance: 9 fit in 10 s, not 10.
+  # 1 s epochs plus the 10 % jitter allowance: 9 fit in 10 s, not 10.
   assert array_fit.fitting_epochs(1.0, budget_s=10, max_epochs=300) == 9
   assert array_fit.fitting_epochs(1.0, budget_s=10, max_epochs=5) == 5
   assert array_fit.fitting_epochs(1.0, budget_s=0.1, max_epochs=300) == 1
