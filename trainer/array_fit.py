@@ -97,8 +97,7 @@ def run_callbacks(run: run_dir.RunDir, progress: bool
 
 
 def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray],
-               validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int
-               ) -> tuple[float, float]:
+               validation: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
   """(seconds to compile, seconds per epoch) of training the compiled `training_model`:
   one whole epoch as the real run trains it, validation and the run's checkpoint
   callbacks (into a scratch dir) included. It trains the model: rebuild it before the
@@ -116,8 +115,8 @@ def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray]
   compiled = time.monotonic()
   with tempfile.TemporaryDirectory() as scratch:
     callback_list, _ = run_callbacks(run_dir.RunDir(pathlib.Path(scratch)), progress=False)
-    training_model.fit(*(a[:steps_per_epoch * batch] for a in train), batch_size=batch,
-                       validation_data=validation, callbacks=callback_list, verbose=0)
+    training_model.fit(*train, batch_size=batch, validation_data=validation,
+                       callbacks=callback_list, verbose=0)
   return compiled - start, time.monotonic() - compiled
 
 
@@ -136,8 +135,8 @@ def build_training_model(num_classes: int, steps_per_epoch: int
 def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
         validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
         class_names: list[str]) -> keras.Model:
-  """Trains on the model inputs `train` as the flags say into `run`; saves and returns
-  the float32 inference model."""
+  """Trains on the model inputs `train` (steps_per_epoch whole batches) as the flags say
+  into `run`; saves and returns the float32 inference model."""
   keras.utils.set_random_seed(FLAGS.seed)
   fernet, trained = build_training_model(len(class_names), steps_per_epoch)
   interactive = sys.stdout.isatty()
@@ -146,10 +145,8 @@ def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
   if _TIME_BUDGET.value:
     deadline = callbacks.StopAtDeadline(_START + _TIME_BUDGET.value)
     callback_list.insert(0, deadline)  # before BackupAndRestore, which must stay last
-  # Shuffled each epoch by Keras; a full epoch is len(x_train) // batch_size steps.
-  examples = steps_per_epoch * FLAGS.batch_size
-  trained.fit(train[0][:examples], train[1][:examples], batch_size=FLAGS.batch_size,
-              epochs=FLAGS.epochs, validation_data=validation, callbacks=callback_list,
+  # Shuffled each epoch by Keras.
+  trained.fit(*train, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs, validation_data=validation, callbacks=callback_list,
               verbose=1 if interactive else 2)
   if nan_guard.diverged_at is not None:
     raise callbacks.TrainingDivergedError(
@@ -166,7 +163,7 @@ def budget_epochs(train: tuple[np.ndarray, np.ndarray],
                   num_classes: int) -> int:
   """--epochs cut to --time_budget_s, from the measured time of one epoch."""
   _, probe = build_training_model(num_classes, steps_per_epoch)
-  compile_s, epoch_s = time_epoch(probe, train, validation, steps_per_epoch)
+  compile_s, epoch_s = time_epoch(probe, train, validation)
   # The real run compiles again before its first step.
   left = _TIME_BUDGET.value - (time.monotonic() - _START) - compile_s
   epochs = fitting_epochs(epoch_s, left, FLAGS.epochs)
@@ -202,6 +199,8 @@ def main(argv):
   train = model_inputs(*splits['train'], len(class_names))
   validation = model_inputs(*splits['validation'], len(class_names))
   steps_per_epoch = FLAGS.steps_per_epoch or len(train[0]) // FLAGS.batch_size
+  # Whole batches only: an epoch is steps_per_epoch steps.
+  train = tuple(a[:steps_per_epoch * FLAGS.batch_size] for a in train)
   if _TIME_BUDGET.value and run.flags.exists():
     # A resumed run keeps the epochs its learning-rate schedule was made for.
     FLAGS.epochs = int(run_dir.parse_flags(run.flags.read_text())['epochs'])

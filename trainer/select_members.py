@@ -13,6 +13,7 @@ accuracy is the honest number.
 
 import itertools
 import pathlib
+import shlex
 import sys
 
 from absl import app
@@ -93,11 +94,7 @@ def main(argv):
                          FLAGS.top)
   print(table)
   if FLAGS.out:
-    command = ' '.join(['python -m trainer.select_members'] + [
-        f'--{name}={",".join(value) if isinstance(value, list) else value}'
-        for name, value in (('candidates', FLAGS.candidates),
-                            ('max_members', FLAGS.max_members), ('top', FLAGS.top),
-                            ('out', FLAGS.out))])
+    command = shlex.join(['python', '-m', 'trainer.select_members'] + sys.argv[1:])
     pathlib.Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(FLAGS.out).write_text(
         f'# Ensemble members chosen on the validation split\n\nWritten by `{command}`. '
