@@ -3,6 +3,7 @@
 import shutil
 
 import numpy as np
+import pytest
 
 from trainer import select_members
 from trainer_helpers import run_trainer
@@ -21,17 +22,21 @@ def test_combinations_are_ranked_by_the_accuracy_of_their_average():
                              [1, 2 / 3, 2 / 3, 0, 0, 0])
 
 
-def test_select_members_writes_the_ranked_table(trained_run, tmp_path):
+@pytest.mark.parametrize('shift_tta, views', [(0, 2), (1, 10)])
+def test_select_members_writes_the_ranked_table(trained_run, tmp_path, shift_tta, views):
   twin = tmp_path / 'twin'
   shutil.copytree(trained_run, twin)
   out = tmp_path / 'selection.md'
   result = run_trainer(f'--candidates={trained_run},{twin}', '--max_members=2',
-                       f'--out={out}', module='trainer.select_members')
+                       f'--shift_tta={shift_tta}', f'--out={out}',
+                       module='trainer.select_members')
   assert result.returncode == 0, result.stderr[-3000:]
-  rows = [line for line in out.read_text().splitlines() if line.startswith('| `')]
+  rows = [line.split('|')[1:4] for line in out.read_text().splitlines()
+          if line.startswith('| `')]
   # Twins score alike alone and together: the single runs rank before their pair.
-  assert [row.count('`') // 2 for row in rows] == [1, 1, 2]
-  assert len({row.rsplit('|', 2)[1] for row in rows}) == 1
+  assert [members.count('`') // 2 for members, _, _ in rows] == [1, 1, 2]
+  assert [int(runs) for _, runs, _ in rows] == [views, views, 2 * views]
+  assert len({accuracy for _, _, accuracy in rows}) == 1
   assert 'python -m trainer.select_members --candidates=' in out.read_text()
 
 
