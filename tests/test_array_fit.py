@@ -50,6 +50,16 @@ def test_arrays_load_names_the_file_and_the_command_that_writes_it(tmp_path):
     assert str(path) in str(error.value) and 'trainer.dump_arrays' in str(error.value)
 
 
+def test_training_arrays_join_the_splits_train_split_names():
+  from trainer import array_fit
+  splits = {'train': (np.zeros((3, 48, 48, 1), np.uint8), np.array([0, 1, 2])),
+            'validation': (np.ones((2, 48, 48, 1), np.uint8), np.array([3, 4]))}
+  images, labels = array_fit.training_arrays(splits, 'train')
+  assert images.shape[0] == 3 and labels.tolist() == [0, 1, 2]
+  images, labels = array_fit.training_arrays(splits, 'train+validation')
+  assert images[3:].min() == 1 and labels.tolist() == [0, 1, 2, 3, 4]
+
+
 def test_fitting_epochs_fill_the_budget_and_stay_in_bounds():
   from trainer import array_fit
 

@@ -12,6 +12,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from conftest import REPO
 from trainer_helpers import run_trainer
@@ -126,13 +127,51 @@ def test_missing_dataset_says_how_to_build_it(tmp_path):
     ('--brightness=0.5', 'brightness'),
     ('--erasing=1.5', 'erasing'),
     ('--filters=32,64,x', 'filters'),
-    ('--reduce_lr_patience=3', 'lr_schedule=constant'),
+    (('--reduce_lr_patience=3', '--lr_schedule=cosine'), 'lr_schedule=constant'),
+    (('--early_stopping_patience=3', '--train_split=train+validation'),
+     'cannot be used with --train_split=train+validation'),
 ])
 def test_bad_flag_values_are_refused_clearly(tmp_path, flag, message):
-  extra = ('--lr_schedule=cosine',) if 'reduce_lr' in flag else ()
-  result = run_trainer(f'--run_dir={tmp_path}', flag, *extra)
+  result = run_trainer(f'--run_dir={tmp_path}', *((flag,) if isinstance(flag, str) else flag))
   assert result.returncode != 0
   assert message in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_fine_tuning_starts_from_the_run_and_refits_on_validation(
+    trained_run, tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'refit'
+  # A learning rate of 0 leaves the conv kernels as --init_from gave them.
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}',
+                       f'--init_from={trained_run}', '--train_split=train+validation',
+                       '--filters=8,16', '--batch_size=8', '--eval_limit=16', '--epochs=1',
+                       '--learning_rate=0', '--weight_decay=0')
+  assert result.returncode == 0, result.stderr[-3000:]
+  splits = tfds.builder('fer_emotions/fer5_ck', data_dir=tiny_data_dir).info.splits
+  steps = splits['train+validation'].num_examples // 8
+  assert steps > splits['train'].num_examples // 8
+  assert f'{steps}/{steps}' in result.stdout  # one epoch covers both splits
+  assert not (run_dir / 'checkpoints' / 'best.keras').exists()  # the last epoch is kept
+
+  def kernels(path):
+    model = keras.models.load_model(path / 'inference.keras', compile=False)
+    return [w for w in model.weights if 'kernel' in w.path]
+  for start, end in zip(kernels(trained_run), kernels(run_dir), strict=True):
+    np.testing.assert_array_equal(start, end)
+
+
+@pytest.mark.parametrize('filters, message', [
+    ('8,16', 'is not a finished trainer run'),
+    ('4,8', 'holds another model than this FERNet'),
+])
+def test_init_from_a_run_that_cannot_start_this_model_is_refused(
+    trained_run, tiny_data_dir, tmp_path, filters, message):
+  source = tmp_path / 'empty' if 'finished' in message else trained_run
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={tmp_path / "run"}',
+                       f'--init_from={source}', f'--filters={filters}', '--epochs=1',
+                       '--steps_per_epoch=1', '--batch_size=8')
+  assert result.returncode != 0
+  assert message in result.stderr and str(source) in result.stderr
   assert 'Traceback' not in result.stderr
 
 

@@ -57,6 +57,13 @@ def model_inputs(images: np.ndarray, labels: np.ndarray, num_classes: int
           keras.utils.to_categorical(labels, num_classes).astype(np.float32))
 
 
+def training_arrays(splits: dict[str, tuple[np.ndarray, np.ndarray]], train_split: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """(images, labels) of the splits `train_split` names ('train', 'train+validation')."""
+  parts = [splits[name] for name in train_split.split('+')]
+  return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
 def resolve_precision(precision: str) -> str:
   """The Keras dtype policy for `precision`: 'auto' is mixed_bfloat16 where the backend
   sees a GPU (no loss scaling needed), else float32."""
@@ -93,7 +100,8 @@ def run_callbacks(run: run_dir.RunDir, progress: bool
       run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
       reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
       early_stopping_patience=FLAGS.early_stopping_patience,
-      progress_batch_size=FLAGS.batch_size if progress else None, tensorboard=False)
+      progress_batch_size=FLAGS.batch_size if progress else None, tensorboard=False,
+      keep_best=FLAGS.train_split == 'train')
 
 
 def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray],
@@ -139,6 +147,8 @@ def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
   into `run`; saves and returns the float32 inference model."""
   keras.utils.set_random_seed(FLAGS.seed)
   fernet, trained = build_training_model(len(class_names), steps_per_epoch)
+  if FLAGS.init_from:
+    recipe.load_initial_weights(fernet, FLAGS.init_from)
   interactive = sys.stdout.isatty()
   callback_list, nan_guard = run_callbacks(run, progress=not interactive)
   deadline = None
@@ -196,7 +206,7 @@ def main(argv):
   run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
   policy = resolve_precision(FLAGS.precision)
   keras.mixed_precision.set_global_policy(policy)
-  train = model_inputs(*splits['train'], len(class_names))
+  train = model_inputs(*training_arrays(splits, FLAGS.train_split), len(class_names))
   validation = model_inputs(*splits['validation'], len(class_names))
   steps_per_epoch = FLAGS.steps_per_epoch or len(train[0]) // FLAGS.batch_size
   # Whole batches only: an epoch is steps_per_epoch steps.
@@ -220,7 +230,7 @@ def main(argv):
     return
   try:
     inference = fit(run, train, validation, steps_per_epoch, class_names)
-  except callbacks.TrainingDivergedError as e:
+  except (callbacks.TrainingDivergedError, ValueError) as e:
     sys.exit(f'error: {e}')
   for split, (images, labels) in splits.items():
     plain, flipped = flip_averaged_accuracy(inference, images, labels, len(class_names))

@@ -94,18 +94,23 @@ def best_recorded(history_csv) -> float:
 
 def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor: float,
           min_learning_rate: float, early_stopping_patience: int,
-          progress_batch_size: int | None = None, tensorboard: bool = True
+          progress_batch_size: int | None = None, tensorboard: bool = True,
+          keep_best: bool = True
           ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss]:
   """Returns the callbacks, and the NaN guard among them to check after fit().
 
   progress_batch_size: add a ProgressLog for batches of this size (None: no log).
   tensorboard: write TensorBoard logs (the callback needs TensorFlow installed).
+  keep_best: checkpoint the epoch of the best validation accuracy (the run's model);
+    False where the validation split is trained on and the last epoch is the model.
   """
   nan_guard = StopOnNonFiniteLoss()
-  best = keras.callbacks.ModelCheckpoint(
-      run.best, monitor=MONITOR, mode='max', save_best_only=True)
-  best.best = best_recorded(run.history)
-  result = [nan_guard, LogLearningRate(), best]
+  result = [nan_guard, LogLearningRate()]
+  if keep_best:
+    best = keras.callbacks.ModelCheckpoint(
+        run.best, monitor=MONITOR, mode='max', save_best_only=True)
+    best.best = best_recorded(run.history)
+    result.append(best)
   if progress_batch_size:
     result.append(ProgressLog(progress_batch_size))
   if reduce_lr_patience:

@@ -56,7 +56,7 @@ def pipeline(
 
   Args:
     dataset_builder: a built fer_emotions builder.
-    split: 'train', 'validation' or 'test'.
+    split: 'train', 'validation', 'test' or several joined by '+' (TFDS split syntax).
     batch_size: global batch size; training drops the last partial batch.
     training: cache, repeat forever (fit() needs steps_per_epoch), shuffle, and drop
       the remainder.

@@ -7,6 +7,7 @@ from trainer import run_dir
 _DATASETS = ['fer5_ck', 'fer5', 'fer7_ck', 'fer5_ck_dedup']
 PRECISIONS = ('auto', 'float32', 'mixed_float16', 'mixed_bfloat16')
 DISTRIBUTIONS = ('auto', 'one_device', 'mirrored', 'multi_worker')
+TRAIN_SPLITS = ('train', 'train+validation')
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -18,6 +19,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                       '~/tensorflow_datasets).', **kw)
   flags.DEFINE_string('run_dir', None, 'Output folder: flags, checkpoints, models, '
                       'reports. Running the same command again resumes it.', required=True, **kw)
+  flags.DEFINE_enum('train_split', 'train', list(TRAIN_SPLITS),
+                    'What to train on. train+validation refits on both once the choices '
+                    'the validation split guided are made: its validation metrics are '
+                    'then not held out, so the last epoch is kept, not the best.', **kw)
   flags.DEFINE_integer('shuffle_buffer', 25_000, 'Shuffle buffer (>= train size: '
                        'a full shuffle).', **kw)
   flags.DEFINE_integer('seed', 42, 'Seed of shuffling, augmentation and initialisation.', **kw)
@@ -27,6 +32,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_integer('kernel_size', 4, 'Conv kernel size.', **kw)
   flags.DEFINE_float('dropout', 0.5, 'Dropout after each block.', **kw)
   flags.DEFINE_float('head_dropout', 0.0, 'Dropout before the softmax layer.', **kw)
+  flags.DEFINE_string('init_from', None, 'A finished run dir whose FERNet (same '
+                      '--filters, --kernel_size and classes) starts training instead of '
+                      'Glorot initialisation: fine-tuning; default: none.', **kw)
   # Optimisation.
   flags.DEFINE_enum('optimizer', 'adam', ['adam', 'adamw', 'sgd'],
                     'Optimiser; sgd uses Nesterov momentum (--momentum).', **kw)

@@ -5,6 +5,7 @@ It uses Keras alone (no TensorFlow), so the same recipe trains under any Keras b
 """
 
 import functools
+import pathlib
 
 from absl import app
 from absl import flags
@@ -30,6 +31,11 @@ def check_flags(values: flags.FlagValues) -> None:
   for name in ('batch_size', 'epochs'):
     if values[name].value < 1:
       raise app.UsageError(f'--{name} must be at least 1.')
+  if values.train_split != 'train':
+    for name in ('reduce_lr_patience', 'early_stopping_patience', 'teacher'):
+      if values[name].value:
+        raise app.UsageError(f'--{name} watches or needs the train split alone: it '
+                             f'cannot be used with --train_split={values.train_split}.')
 
 
 def augment_config(values: flags.FlagValues) -> augment.AugmentConfig:
@@ -46,6 +52,23 @@ def build_fernet(num_classes: int, values: flags.FlagValues,
   return model.build_fernet(
       num_classes, [int(v) for v in values.filters], values.kernel_size, values.dropout,
       values.head_dropout, dtype_policy=dtype_policy)
+
+
+def load_initial_weights(fernet: keras.Model, init_from: str) -> None:
+  """Copies the weights of the finished run `init_from` into `fernet`.
+
+  Raises:
+    ValueError: naming the run, when it is unfinished or its FERNet has other shapes.
+  """
+  path = run_dir.RunDir(pathlib.Path(init_from)).inference_model
+  if not path.is_file():
+    raise ValueError(f'--init_from: {path} is missing: {init_from} is not a finished '
+                     'trainer run.')
+  try:
+    fernet.set_weights(keras.models.load_model(path, compile=False).get_weights())
+  except ValueError as e:
+    raise ValueError(f'--init_from={init_from} holds another model than this FERNet '
+                     f'(its --filters, --kernel_size or classes differ): {e}') from None
 
 
 def with_augmentation(fernet: keras.Model, augmenter: keras.Model) -> keras.Model:

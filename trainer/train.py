@@ -54,17 +54,19 @@ def train() -> dict | None:
   targets = distill.teacher_targets(FLAGS.teacher, dataset, FLAGS.dataset,
                                     FLAGS.teacher_weight) if FLAGS.teacher else None
   train_data = data.pipeline(
-      dataset, 'train', FLAGS.batch_size, training=True, seed=FLAGS.seed,
+      dataset, FLAGS.train_split, FLAGS.batch_size, training=True, seed=FLAGS.seed,
       shuffle_buffer=FLAGS.shuffle_buffer,
       augment=(lambda x: augmenter(x, training=True)) if in_dataset else None,
       mix=augment.build_mixup(FLAGS.mixup, seed=FLAGS.seed) if FLAGS.mixup else None,
       targets=targets)
   evaluation = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
   steps_per_epoch = FLAGS.steps_per_epoch or (
-      dataset.info.splits['train'].num_examples // FLAGS.batch_size)
+      dataset.info.splits[FLAGS.train_split].num_examples // FLAGS.batch_size)
 
   with strategy.scope():
     fernet = recipe.build_fernet(len(class_names), FLAGS)
+    if FLAGS.init_from:
+      recipe.load_initial_weights(fernet, FLAGS.init_from)
     training_model = fernet if in_dataset else recipe.with_augmentation(fernet, augmenter)
     recipe.compile_for_training(training_model, steps_per_epoch, FLAGS)
   interactive = sys.stdout.isatty()  # else a log file: one line per epoch + ProgressLog
@@ -72,7 +74,8 @@ def train() -> dict | None:
       run, chief=chief, reduce_lr_patience=FLAGS.reduce_lr_patience,
       reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
       early_stopping_patience=FLAGS.early_stopping_patience,
-      progress_batch_size=None if interactive else FLAGS.batch_size)
+      progress_batch_size=None if interactive else FLAGS.batch_size,
+      keep_best=FLAGS.train_split == 'train')
   training_model.fit(
       train_data, validation_data=evaluation['validation'], epochs=FLAGS.epochs,
       steps_per_epoch=steps_per_epoch, callbacks=callback_list,
