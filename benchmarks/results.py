@@ -94,6 +94,24 @@ def flags_differing(ours: dict[str, str], theirs: dict[str, str],
       '(the reference)')
 
 
+# Marks a validation accuracy of a model that trained on the validation split.
+NOT_HELD_OUT = ' †'
+
+
+def trained_on_validation(run: pathlib.Path) -> bool:
+  """Whether a run, or a member of an ensemble, trained on the validation split."""
+  flags_used = run_flags(run)
+  if 'members' in flags_used:
+    return any(trained_on_validation(member) for member in ensemble_members(run))
+  return 'validation' in flags_used.get('train_split', 'train').split('+')
+
+
+def validation_cell(run: pathlib.Path, accuracy: float) -> str:
+  """A validation accuracy (%) table cell, marked NOT_HELD_OUT where the run trained on
+  the validation split."""
+  return f'{100 * accuracy:.2f}' + (NOT_HELD_OUT if trained_on_validation(run) else '')
+
+
 def ensemble_members(run: pathlib.Path) -> list[pathlib.Path]:
   """The run dirs an ensemble run dir averages."""
   return [pathlib.Path(m) for m in run_flags(run)['members'].split(',')]
@@ -129,7 +147,7 @@ def ensemble_row(run: pathlib.Path, minutes: float | None) -> str:
   return (f"| `{run.name}` | {', '.join(f'`{m.name}`' for m in members)} | "
           f"{minutes_cell(minutes)} | {views} | {len(members) * count} | "
           f"{100 * metrics['train']['accuracy']:.2f} | "
-          f"{100 * metrics['validation']['accuracy']:.2f} | "
+          f"{validation_cell(run, metrics['validation']['accuracy'])} | "
           f"{100 * metrics['test']['accuracy']:.2f} | "
           f"{100 * metrics['test']['macro_f1']:.2f} |")
 
@@ -175,10 +193,10 @@ def main(argv):
         f"kernel {flags_used['kernel_size']}) | "
         f"{epochs} | {minutes} | "
         f"{100 * metrics['train']['accuracy']:.2f} | "
-        f"{100 * metrics['validation']['accuracy']:.2f} | "
+        f"{validation_cell(run, metrics['validation']['accuracy'])} | "
         f"{test:.2f} | {100 * metrics['test_flip_tta']['accuracy']:.2f} | "
         f"{100 * metrics['test']['macro_f1']:.2f} | {metrics['test']['loss']:.4f} |")
-    if over_time:
+    if over_time and not trained_on_validation(run):
       ax.plot(*over_time, marker='o', label=run.name)
   ax.axhline(68.22, color='grey', ls='--', label='study (improved), validation')
   ax.set(xlabel='training time (minutes, CPU)', ylabel='validation accuracy (%)',
@@ -191,7 +209,9 @@ def main(argv):
   plt.close(fig)
   lines += ['', 'Losses are plain cross-entropy on the un-augmented split (no label '
             'smoothing). flip-TTA averages the probabilities of each test image and its '
-            'mirror image. Minutes: training time from the TensorBoard logs (n/a: a run '
+            f'mirror image.{NOT_HELD_OUT}: trained on the validation split too '
+            '(`--train_split=train+validation`), so its validation accuracy is not held '
+            'out (and it is left out of the plot). Minutes: training time from the TensorBoard logs (n/a: a run '
             'trained by `trainer.array_fit`, which writes none), on these machines:', '',
             *[f'- `{run.name}`: {run_machines(run)}' for run in runs], '',
             '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
@@ -203,7 +223,8 @@ def main(argv):
               'model that averages its members\' probabilities over the image and its '
               'views (mirror image, shifted copies), so the exported .tflite does the '
               'same on the device. "Evaluations" is what it costs: member models run per '
-              'image; minutes: the members\' training time together.', '',
+              'image; minutes: the members\' training time together;'
+              f'{NOT_HELD_OUT}: a member trained on the validation split.', '',
               '| ensemble | members | minutes | views | evaluations | train | validation '
               '| test | test macro F1 |', '|---|---|---:|---|---:|---:|---:|---:|---:|',
               *[ensemble_row(run, training_minutes(ensemble_members(run)))

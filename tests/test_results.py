@@ -34,25 +34,43 @@ def test_ablation_names_only_what_was_trained_differently():
       '`--mixup=0.2`')
 
 
-def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
-  run = tmp_path / 'ensemble'
+def _write_run(run, flags, accuracy=0.7):
   (run / 'reports').mkdir(parents=True)
-  (run / 'flags.txt').write_text('--dataset=fer5_ck\n--flip_tta=true\n'
-                                 '--members=runs/fernet,runs/fernet_reg50\n')
-  split = {'accuracy': 0.7, 'macro_f1': 0.6}
+  (run / 'flags.txt').write_text(flags)
+  split = {'accuracy': accuracy, 'macro_f1': 0.6}
   (run / 'reports' / 'metrics.json').write_text(json.dumps(
       {'train': split, 'validation': split, 'test': {'accuracy': 0.7123, 'macro_f1': 0.69}}))
-  assert results.ensemble_members(run) == [pathlib.Path('runs/fernet'),
-                                           pathlib.Path('runs/fernet_reg50')]
+
+
+def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
+  members = [tmp_path / 'fernet', tmp_path / 'fernet_reg50']
+  for member in members:
+    _write_run(member, '--dataset=fer5_ck\n')
+  run = tmp_path / 'ensemble'
+  _write_run(run, f'--dataset=fer5_ck\n--flip_tta=true\n--members={members[0]},{members[1]}\n')
+  assert results.ensemble_members(run) == members
   assert results.ensemble_row(run, 140.4) == (
       '| `ensemble` | `fernet`, `fernet_reg50` | 140 | image, mirrored | 4 | 70.00 | '
       '70.00 | 71.23 | 69.00 |')
-  (run / 'flags.txt').write_text('--flip_tta=false\n--members=runs/fernet\n')
+  (run / 'flags.txt').write_text(f'--flip_tta=false\n--members={members[0]}\n')
   assert '| 63 | image | 1 |' in results.ensemble_row(run, 63)
-  (run / 'flags.txt').write_text('--flip_tta=true\n--shift_tta=2\n--members=runs/fernet\n')
+  (run / 'flags.txt').write_text(f'--flip_tta=true\n--shift_tta=2\n--members={members[0]}\n')
   assert '| 63 | image, 4 shifts of 2 px, mirrored | 10 |' in results.ensemble_row(run, 63)
   # A member trained by trainer.array_fit has no TensorBoard logs to time it by.
   assert '| n/a | image, 4 shifts' in results.ensemble_row(run, None)
+
+
+def test_validation_accuracy_of_a_run_trained_on_it_is_marked(tmp_path):
+  held_out, refit = tmp_path / 'fernet', tmp_path / 'fernet_refit'
+  _write_run(held_out, '--dataset=fer5_ck\n')
+  _write_run(refit, '--dataset=fer5_ck\n--train_split=train+validation\n')
+  assert results.validation_cell(held_out, 0.7) == '70.00'
+  assert results.validation_cell(refit, 0.7) == '70.00' + results.NOT_HELD_OUT
+  ensemble = tmp_path / 'ensemble'
+  _write_run(ensemble, f'--flip_tta=true\n--members={held_out},{refit}\n')
+  assert f'| 70.00{results.NOT_HELD_OUT} | 71.23 |' in results.ensemble_row(ensemble, 1)
+  (ensemble / 'flags.txt').write_text(f'--flip_tta=true\n--members={held_out}\n')
+  assert '| 70.00 | 71.23 |' in results.ensemble_row(ensemble, 1)
 
 
 def test_a_run_without_tensorboard_logs_has_no_training_time(tmp_path):
