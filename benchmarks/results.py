@@ -161,7 +161,8 @@ def main(argv):
            f' --export_report={_EXPORT_REPORT.value}` from the run dirs\' '
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
            'by `python -m trainer --flagfile=configs/<run>.cfg` (ablations: '
-           '`configs/ablations/<run>.cfg`; long runs on a GPU: `python -m '
+           '`configs/ablations/<run>.cfg`; refits: `configs/refit/<run>.cfg`, whose '
+           'minutes are the fine-tuning\'s alone; long runs on a GPU: `python -m '
            'trainer.array_fit` with `configs/long/<run>.cfg`, README "Training on a GPU '
            'machine without TensorFlow") on the machine its `machine.txt` names (below).',
            '',
