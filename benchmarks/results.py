@@ -112,6 +112,12 @@ def validation_cell(run: pathlib.Path, accuracy: float) -> str:
   return f'{100 * accuracy:.2f}' + (NOT_HELD_OUT if trained_on_validation(run) else '')
 
 
+def plotted_over_time(run: pathlib.Path) -> bool:
+  """Whether a run's validation curve belongs in the accuracy-vs-time plot: trained
+  from scratch (no --init_from), the validation split held out."""
+  return not run_flags(run).get('init_from') and not trained_on_validation(run)
+
+
 def ensemble_members(run: pathlib.Path) -> list[pathlib.Path]:
   """The run dirs an ensemble run dir averages."""
   return [pathlib.Path(m) for m in run_flags(run)['members'].split(',')]
@@ -173,7 +179,7 @@ def main(argv):
     cells = [f"{numbers[k]:.2f}" if k in numbers else '' for k in
              ('train', 'validation', 'test')]
     lines.append(f'| {name} | | | ' + ' | '.join(cells) + ' | | | |')
-  fig, ax = plt.subplots(figsize=(7, 4))
+  fig, ax = plt.subplots(figsize=(11, 5))
   ablations = ['', f'## Ablations against `{runs[0].name}`', '',
                '| run | flags that differ | minutes | test | Δ test (pp) |',
                '|---|---|---:|---:|---:|']
@@ -197,13 +203,13 @@ def main(argv):
         f"{validation_cell(run, metrics['validation']['accuracy'])} | "
         f"{test:.2f} | {100 * metrics['test_flip_tta']['accuracy']:.2f} | "
         f"{100 * metrics['test']['macro_f1']:.2f} | {metrics['test']['loss']:.4f} |")
-    if over_time and not trained_on_validation(run):
+    if over_time and plotted_over_time(run):
       ax.plot(*over_time, marker='o', label=run.name)
   ax.axhline(68.22, color='grey', ls='--', label='study (improved), validation')
   ax.set(xlabel='training time (minutes, CPU)', ylabel='validation accuracy (%)',
          title='Validation accuracy vs. training time')
   ax.grid(alpha=0.3)
-  ax.legend()
+  ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), fontsize=7, ncol=2)
   fig.tight_layout()
   _ASSETS.mkdir(parents=True, exist_ok=True)
   fig.savefig(_ASSETS / 'accuracy_vs_time.png', dpi=100)
@@ -212,9 +218,12 @@ def main(argv):
             'smoothing). flip-TTA averages the probabilities of each test image and its '
             f'mirror image.{NOT_HELD_OUT}: trained on the validation split too '
             '(`--train_split=train+validation`), so its validation accuracy is not held '
-            'out (and it is left out of the plot). Minutes: training time from the TensorBoard logs (n/a: a run '
+            'out. Minutes: training time from the TensorBoard logs (n/a: a run '
             'trained by `trainer.array_fit`, which writes none), on these machines:', '',
             *[f'- `{run.name}`: {run_machines(run)}' for run in runs], '',
+            'The plot shows the runs trained from scratch with the validation split held '
+            'out (no `--init_from`, no `--train_split=train+validation`), where '
+            'TensorBoard logs time them.', '',
             '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
   ensembles = [pathlib.Path(r) for r in _ENSEMBLES.value]
   if ensembles:

@@ -66,6 +66,11 @@ def test_validation_accuracy_of_a_run_trained_on_it_is_marked(tmp_path):
   _write_run(refit, '--dataset=fer5_ck\n--train_split=train+validation\n')
   assert results.validation_cell(held_out, 0.7) == '70.00'
   assert results.validation_cell(refit, 0.7) == '70.00' + results.NOT_HELD_OUT
+  fine_tuned = tmp_path / 'fernet_anneal'
+  _write_run(fine_tuned, f'--dataset=fer5_ck\n--init_from={held_out}\n')
+  # Only runs trained from scratch on the train split share the accuracy-vs-time plot.
+  assert [results.plotted_over_time(run) for run in (held_out, refit, fine_tuned)] == [
+      True, False, False]
   ensemble = tmp_path / 'ensemble'
   _write_run(ensemble, f'--flip_tta=true\n--members={held_out},{refit}\n')
   assert f'| 70.00{results.NOT_HELD_OUT} | 71.23 |' in results.ensemble_row(ensemble, 1)
