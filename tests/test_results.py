@@ -1,7 +1,6 @@
 """benchmarks/results.py's pieces that decide what RESULTS.md says about a run."""
 
 import json
-import pathlib
 import sys
 
 from conftest import REPO

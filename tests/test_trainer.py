@@ -173,6 +173,8 @@ def test_init_from_a_run_that_cannot_start_this_model_is_refused(
   assert result.returncode != 0
   assert message in result.stderr and str(source) in result.stderr
   assert 'Traceback' not in result.stderr
+  if source != trained_run:  # refused before the run dir is written
+    assert not (tmp_path / 'run').exists()
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):

@@ -101,7 +101,7 @@ def run_callbacks(run: run_dir.RunDir, progress: bool
       reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
       early_stopping_patience=FLAGS.early_stopping_patience,
       progress_batch_size=FLAGS.batch_size if progress else None, tensorboard=False,
-      keep_best=FLAGS.train_split == 'train')
+      keep_best=recipe.validation_held_out(FLAGS))
 
 
 def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray],
@@ -156,7 +156,8 @@ def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
     deadline = callbacks.StopAtDeadline(_START + _TIME_BUDGET.value)
     callback_list.insert(0, deadline)  # before BackupAndRestore, which must stay last
   # Shuffled each epoch by Keras.
-  trained.fit(*train, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs, validation_data=validation, callbacks=callback_list,
+  trained.fit(*train, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
+              validation_data=validation, callbacks=callback_list,
               verbose=1 if interactive else 2)
   if nan_guard.diverged_at is not None:
     raise callbacks.TrainingDivergedError(

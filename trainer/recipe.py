@@ -31,11 +31,26 @@ def check_flags(values: flags.FlagValues) -> None:
   for name in ('batch_size', 'epochs'):
     if values[name].value < 1:
       raise app.UsageError(f'--{name} must be at least 1.')
-  if values.train_split != 'train':
+  if not validation_held_out(values):
     for name in ('reduce_lr_patience', 'early_stopping_patience', 'teacher'):
       if values[name].value:
         raise app.UsageError(f'--{name} watches or needs the train split alone: it '
                              f'cannot be used with --train_split={values.train_split}.')
+  # Checked before the run dir is written, so that the corrected command can use it.
+  if values.init_from and not initial_model(values.init_from).is_file():
+    raise app.UsageError(f'--init_from: {initial_model(values.init_from)} is missing: '
+                         f'{values.init_from} is not a finished trainer run.')
+
+
+def validation_held_out(values: flags.FlagValues) -> bool:
+  """Whether the run leaves the validation split out of training (--train_split=train),
+  so that its best validation epoch can be kept."""
+  return values.train_split == 'train'
+
+
+def initial_model(init_from: str) -> pathlib.Path:
+  """The inference model of the finished run that --init_from names."""
+  return run_dir.RunDir(pathlib.Path(init_from)).inference_model
 
 
 def augment_config(values: flags.FlagValues) -> augment.AugmentConfig:
@@ -55,17 +70,15 @@ def build_fernet(num_classes: int, values: flags.FlagValues,
 
 
 def load_initial_weights(fernet: keras.Model, init_from: str) -> None:
-  """Copies the weights of the finished run `init_from` into `fernet`.
+  """Copies the weights of the finished run `init_from` (checked by check_flags) into
+  `fernet`.
 
   Raises:
-    ValueError: naming the run, when it is unfinished or its FERNet has other shapes.
+    ValueError: naming the run, when its FERNet has other shapes.
   """
-  path = run_dir.RunDir(pathlib.Path(init_from)).inference_model
-  if not path.is_file():
-    raise ValueError(f'--init_from: {path} is missing: {init_from} is not a finished '
-                     'trainer run.')
   try:
-    fernet.set_weights(keras.models.load_model(path, compile=False).get_weights())
+    fernet.set_weights(
+        keras.models.load_model(initial_model(init_from), compile=False).get_weights())
   except ValueError as e:
     raise ValueError(f'--init_from={init_from} holds another model than this FERNet '
                      f'(its --filters, --kernel_size or classes differ): {e}') from None

@@ -7,8 +7,8 @@ Each candidate predicts the validation split once, on the image and its mirror i
 `trainer.ensemble --flip_tta` averages them), and with --shift_tta=N also on the four
 N-pixel shifts of both (as `trainer.ensemble --flip_tta --shift_tta=N`); every
 combination of up to --max_members candidates is then scored by the accuracy of its
-averaged probabilities. The test split
-stays unseen until the chosen ensemble is built and evaluated by `trainer.ensemble`.
+averaged probabilities. The test split stays unseen until the chosen ensemble is built
+and evaluated by `trainer.ensemble`.
 Choosing the best of many combinations flatters its validation accuracy: its test
 accuracy is the honest number.
 """

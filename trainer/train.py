@@ -75,7 +75,7 @@ def train() -> dict | None:
       reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
       early_stopping_patience=FLAGS.early_stopping_patience,
       progress_batch_size=None if interactive else FLAGS.batch_size,
-      keep_best=FLAGS.train_split == 'train')
+      keep_best=recipe.validation_held_out(FLAGS))
   training_model.fit(
       train_data, validation_data=evaluation['validation'], epochs=FLAGS.epochs,
       steps_per_epoch=steps_per_epoch, callbacks=callback_list,
