@@ -197,6 +197,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   recipe.check_flags(FLAGS)
+  recipe.check_init_from(FLAGS)
   if FLAGS.teacher or FLAGS.mixup or FLAGS.augment_on != 'model':
     raise app.UsageError('trainer.array_fit trains without --teacher, --mixup and '
                          '--augment_on=dataset (they need tf.data): use python -m trainer.')

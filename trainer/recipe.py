@@ -36,7 +36,12 @@ def check_flags(values: flags.FlagValues) -> None:
       if values[name].value:
         raise app.UsageError(f'--{name} watches or needs the train split alone: it '
                              f'cannot be used with --train_split={values.train_split}.')
-  # Checked before the run dir is written, so that the corrected command can use it.
+
+
+def check_init_from(values: flags.FlagValues) -> None:
+  """Raises app.UsageError where --init_from names no finished run. Called before the
+  run dir is written, so that the corrected command can still use it; apart from
+  check_flags, which judges the flags alone, wherever the runs are."""
   if values.init_from and not initial_model(values.init_from).is_file():
     raise app.UsageError(f'--init_from: {initial_model(values.init_from)} is missing: '
                          f'{values.init_from} is not a finished trainer run.')

@@ -105,6 +105,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   recipe.check_flags(FLAGS)
+  recipe.check_init_from(FLAGS)
   try:
     train()
   except (data.DatasetNotBuiltError, run_dir.RunDirMismatchError,
