@@ -70,7 +70,10 @@ def pipeline(
       order, used instead of the one-hot labels (distillation); None: one-hot labels.
   """
   num_classes = dataset_builder.info.features['label'].num_classes
-  ds = dataset_builder.as_dataset(split=split, as_supervised=True)
+  # TFDS would cache small splits itself; the cache below is ours, placed where a
+  # partial read (take(limit), a smoke run's few steps) cannot truncate it.
+  ds = dataset_builder.as_dataset(split=split, as_supervised=True,
+                                  read_config=tfds.ReadConfig(try_autocache=False))
   if targets is not None:
     expected = (dataset_builder.info.splits[split].num_examples, num_classes)
     if targets.shape != expected:
