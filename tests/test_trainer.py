@@ -180,12 +180,16 @@ def test_init_from_a_run_that_cannot_start_this_model_is_refused(
     assert not (tmp_path / 'run').exists()
 
 
-def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path):
+@pytest.mark.parametrize('train_split, kept', [
+    ('train', 'best model so far is kept in'),
+    ('train+validation', 'keeps no best-epoch model')])
+def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path, train_split, kept):
   result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={tmp_path / "run"}',
                        '--epochs=3', '--steps_per_epoch=2', '--learning_rate=1e30',
-                       '--optimizer=adam', '--weight_decay=0', *TINY_FLAGS)
+                       '--optimizer=adam', '--weight_decay=0', f'--train_split={train_split}',
+                       *TINY_FLAGS)
   assert result.returncode != 0
-  assert 'the loss became NaN/inf' in result.stderr
+  assert 'the loss became NaN/inf' in result.stderr and kept in result.stderr
   assert 'Traceback' not in result.stderr
 
 

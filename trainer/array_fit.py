@@ -159,10 +159,7 @@ def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
   trained.fit(*train, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
               validation_data=validation, callbacks=callback_list,
               verbose=1 if interactive else 2)
-  if nan_guard.diverged_at is not None:
-    raise callbacks.TrainingDivergedError(
-        f'the loss became NaN/inf (batch {nan_guard.diverged_at}); training stopped. '
-        f'The best model so far is kept in {run.best}. Lower --learning_rate.')
+  nan_guard.check()
   if deadline and deadline.stopped_after and deadline.stopped_after < FLAGS.epochs:
     print(f'The time budget ran out: training stopped after epoch '
           f'{deadline.stopped_after} of {FLAGS.epochs}.', flush=True)

@@ -16,17 +16,29 @@ class TrainingDivergedError(RuntimeError):
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-  """Stops training at the first non-finite batch loss and remembers where."""
+  """Stops training at the first non-finite batch loss; check() after fit() then raises.
 
-  def __init__(self):
+  kept: what of the run survives training stopped this way, for the error message.
+  """
+
+  def __init__(self, kept: str):
     super().__init__()
     self.diverged_at = None
+    self._kept = kept
 
   def on_train_batch_end(self, batch, logs=None):
     loss = (logs or {}).get('loss')
     if loss is not None and not math.isfinite(float(loss)):
       self.diverged_at = batch
       self.model.stop_training = True
+
+  def check(self) -> None:
+    """Raises TrainingDivergedError if training stopped on a non-finite loss."""
+    if self.diverged_at is not None:
+      raise TrainingDivergedError(
+          f'the loss became NaN/inf (batch {self.diverged_at}); training stopped. '
+          f'{self._kept} Lower --learning_rate or raise --batch_size, with a new '
+          '--run_dir.')
 
 
 class LogLearningRate(keras.callbacks.Callback):
@@ -97,14 +109,16 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
           progress_batch_size: int | None = None, tensorboard: bool = True,
           keep_best: bool = True
           ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss]:
-  """Returns the callbacks, and the NaN guard among them to check after fit().
+  """Returns the callbacks, and the NaN guard among them to check() after fit().
 
   progress_batch_size: add a ProgressLog for batches of this size (None: no log).
   tensorboard: write TensorBoard logs (the callback needs TensorFlow installed).
   keep_best: checkpoint the epoch of the best validation accuracy (the run's model);
     False where the validation split is trained on and the last epoch is the model.
   """
-  nan_guard = StopOnNonFiniteLoss()
+  nan_guard = StopOnNonFiniteLoss(
+      f'The best model so far is kept in {run.best}.' if keep_best else
+      'The run trains on the validation split, so it keeps no best-epoch model.')
   result = [nan_guard, LogLearningRate()]
   if keep_best:
     best = keras.callbacks.ModelCheckpoint(

@@ -80,11 +80,7 @@ def train() -> dict | None:
       train_data, validation_data=evaluation['validation'], epochs=FLAGS.epochs,
       steps_per_epoch=steps_per_epoch, callbacks=callback_list,
       verbose=1 if interactive else 2)
-  if nan_guard.diverged_at is not None:
-    raise callbacks.TrainingDivergedError(
-        f'the loss became NaN/inf (batch {nan_guard.diverged_at}); training stopped. '
-        f'The best model so far is kept in {run.best} and the resume state in '
-        f'{run.backup}. Lower --learning_rate or raise --batch_size, with a new --run_dir.')
+  nan_guard.check()
 
   inference = recipe.save_inference_model(run, training_model, fernet, class_names, FLAGS)
   if not chief:
