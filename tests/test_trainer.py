@@ -242,4 +242,23 @@ def test_progress_log_reports_with_several_steps_per_execution(capsys):
             callbacks=[callbacks.ProgressLog(batch_size=4, every=5)])
   # Keras reports only batches 4, 8 and 12: one line for each multiple of 5 passed.
   lines = capsys.readouterr().out.splitlines()
-  assert [line.split(':')[0] for line in lines] == ['epoch 1 batch 8', 'epoch 1 batch 12']
+  assert [line.split(':')[0] for line in lines] == ['epoch 1/1 batch 8/12',
+                                                    'epoch 1/1 batch 12/12']
+  assert all(' left ' in line for line in lines)
+
+
+def test_progress_log_says_how_long_the_run_has_left(capsys, monkeypatch):
+  from trainer import callbacks
+
+  clock = iter(range(0, 1000, 5))  # every time.monotonic() call: 5 s later
+  monkeypatch.setattr(callbacks.time, 'monotonic', lambda: float(next(clock)))
+  log = callbacks.ProgressLog(batch_size=10, every=2)
+  log.set_params({'steps': 4, 'epochs': 3})
+  log.on_epoch_begin(0)
+  log.on_train_batch_end(1)  # 2 steps in 5 s: 2 steps left + 2 epochs of 4 steps, 25 s
+  log.on_epoch_end(0)  # the epoch with validation took 10 s
+  log.on_epoch_begin(1)
+  log.on_train_batch_end(1)  # 2 steps left (5 s) + one epoch as long as the last (10 s)
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0].startswith('epoch 1/3 batch 2/4: 4 images/s, about 25 s left ')
+  assert lines[1].startswith('epoch 2/3 batch 2/4: 4 images/s, about 15 s left ')

@@ -51,28 +51,55 @@ class LogLearningRate(keras.callbacks.Callback):
 
 
 class ProgressLog(keras.callbacks.Callback):
-  """One log line about every `every` batches with throughput: progress for a run whose
-  output goes to a file (where Keras prints only one line per epoch). With several steps
-  per execution Keras reports only each execution's last batch: the line comes at the
-  first report past each multiple of `every`."""
+  """One log line about every `every` batches with throughput and the time the run has
+  left: progress for a run whose output goes to a file (where Keras prints only one line
+  per epoch). With several steps per execution Keras reports only each execution's last
+  batch: the line comes at the first report past each multiple of `every`."""
 
   def __init__(self, batch_size: int, every: int = 50):
     super().__init__()
     self._batch_size, self._every = batch_size, every
     self._epoch, self._start, self._logged = 0, 0.0, 0
+    self._last_epoch_s = None  # training and validation, once an epoch has ended
 
   def on_epoch_begin(self, epoch, logs=None):
     self._epoch, self._start, self._logged = epoch, time.monotonic(), 0
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._last_epoch_s = time.monotonic() - self._start
 
   def on_train_batch_end(self, batch, logs=None):
     done = batch + 1
     if done // self._every > self._logged:
       self._logged = done // self._every
-      rate = done * self._batch_size / (time.monotonic() - self._start)
+      seconds = time.monotonic() - self._start
+      rate = done * self._batch_size / seconds
       metrics = ' '.join(f'{k}={float(v):.4f}' for k, v in (logs or {}).items())
-      print(f'epoch {self._epoch + 1} batch {done}: {rate:.0f} images/s {metrics}',
-            flush=True)
+      print(f'epoch {self._epoch + 1}{self._of("epochs")} batch {done}{self._of("steps")}: '
+            f'{rate:.0f} images/s{self._time_left(done, seconds)} {metrics}', flush=True)
 
+  def _of(self, param: str) -> str:
+    total = self.params.get(param)
+    return f'/{total}' if total else ''
+
+  def _time_left(self, done: int, seconds: float) -> str:
+    """', about N min left' for the whole run, or '' where Keras does not know its steps."""
+    steps, epochs = self.params.get('steps'), self.params.get('epochs')
+    if not steps or not epochs:
+      return ''
+    seconds_per_step = seconds / done
+    whole_epoch = self._last_epoch_s or steps * seconds_per_step
+    left = ((steps - done) * seconds_per_step
+            + (epochs - self._epoch - 1) * whole_epoch)
+    return f', about {_duration(left)} left'
+
+
+def _duration(seconds: float) -> str:
+  if seconds < 90:
+    return f'{seconds:.0f} s'
+  if seconds < 90 * 60:
+    return f'{seconds / 60:.0f} min'
+  return f'{seconds / 3600:.1f} h'
 
 class StopAtDeadline(keras.callbacks.Callback):
   """Ends training after the epoch that leaves no time for another before `deadline`
