@@ -27,12 +27,19 @@ from trainer import data
 from trainer import ensemble
 from trainer import select_members
 
-_MEMBERS = flags.DEFINE_list('members', None, 'Finished trainer run dirs of one dataset.')
-_HALVINGS = flags.DEFINE_integer('halvings', 20, 'Random halvings of the validation split.')
-_OUT = flags.DEFINE_string('out', None, 'Also write the table to this markdown file.')
+FLAGS = flags.FLAGS
 _SEED = 0
 _WEIGHT_STEPS = 5  # weights 0..4 per member
 _OFFSETS = np.linspace(-0.5, 0.5, 21)  # per-class offset candidates (log-probability)
+
+
+def define_flags() -> None:
+  """Defines the command-line flags (here, not at import: the tests import this module
+  beside others that define --out)."""
+  flags.DEFINE_list('members', None, 'Finished trainer run dirs of one dataset.')
+  flags.DEFINE_integer('halvings', 20, 'Random halvings of the validation split.')
+  flags.DEFINE_string('out', None, 'Also write the table to this markdown file.')
+  flags.mark_flag_as_required('members')
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -104,22 +111,22 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
-    by_member, labels = select_members.validation_probabilities(_MEMBERS.value, 256)
+    by_member, labels = select_members.validation_probabilities(FLAGS.members, 256)
   except (ensemble.EnsembleError, data.DatasetNotBuiltError) as e:
     sys.exit(f'error: {e}')
   table = markdown_table(compare(np.stack(list(by_member.values())), labels,
-                                 _HALVINGS.value))
+                                 FLAGS.halvings))
   print(table)
-  if _OUT.value:
+  if FLAGS.out:
     command = shlex.join(['python', 'benchmarks/ensemble_combining.py'] + sys.argv[1:])
-    pathlib.Path(_OUT.value).write_text(
+    pathlib.Path(FLAGS.out).write_text(
         '# Combining the members: the plain average against fitted rules\n\n'
         f'Written by `{command}`. Each fitted rule is fitted on a random half of the '
         'validation split and scored on the other half; means over the halvings.\n\n'
         + table)
-    print(f'Wrote {_OUT.value}.')
+    print(f'Wrote {FLAGS.out}.')
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('members')
+  define_flags()
   app.run(main)
