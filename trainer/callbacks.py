@@ -101,6 +101,7 @@ def _duration(seconds: float) -> str:
     return f'{seconds / 60:.0f} min'
   return f'{seconds / 3600:.1f} h'
 
+
 class StopAtDeadline(keras.callbacks.Callback):
   """Ends training after the epoch that leaves no time for another before `deadline`
   (a time.monotonic() value): a guard for runs sized to a wall-clock budget."""
