@@ -81,18 +81,19 @@ def compare(probabilities: np.ndarray, labels: np.ndarray, halvings: int
   (members, rows, classes)."""
   rng = np.random.default_rng(_SEED)
   average = probabilities.mean(0)
+  log_average = np.log(average)
   geometric = np.log(probabilities + 1e-12).mean(0)
   results = {'average': [], 'geometric': [], 'weighted': [], 'class offsets': []}
   for _ in range(halvings):
     order = rng.permutation(len(labels))
     fit, held = order[:len(order) // 2], order[len(order) // 2:]
     weights = fit_weights(probabilities[:, fit], labels[fit])
-    offsets = fit_class_offsets(np.log(average[fit]), labels[fit])
+    offsets = fit_class_offsets(log_average[fit], labels[fit])
     results['average'].append(accuracy(average[held], labels[held]))
     results['geometric'].append(accuracy(geometric[held], labels[held]))
     results['weighted'].append(accuracy(
         np.tensordot(weights, probabilities[:, held], 1), labels[held]))
-    results['class offsets'].append(accuracy(np.log(average[held]) + offsets, labels[held]))
+    results['class offsets'].append(accuracy(log_average[held] + offsets, labels[held]))
   base = np.array(results['average'])
   return {rule: (float(np.mean(v)), float(np.mean(np.array(v) - base)),
                  float(np.std(np.array(v) - base))) for rule, v in results.items()}

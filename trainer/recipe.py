@@ -42,9 +42,12 @@ def check_init_from(values: flags.FlagValues) -> None:
   """Raises app.UsageError where --init_from names no finished run. Called before the
   run dir is written, so that the corrected command can still use it; apart from
   check_flags, which judges the flags alone, wherever the runs are."""
-  if values.init_from and not initial_model(values.init_from).is_file():
-    raise app.UsageError(f'--init_from: {initial_model(values.init_from)} is missing: '
-                         f'{values.init_from} is not a finished trainer run.')
+  if not values.init_from:
+    return
+  path = initial_model(values.init_from)
+  if not path.is_file():
+    raise app.UsageError(f'--init_from: {path} is missing: {values.init_from} is not a '
+                         'finished trainer run.')
 
 
 def validation_held_out(values: flags.FlagValues) -> bool:
@@ -75,8 +78,8 @@ def build_fernet(num_classes: int, values: flags.FlagValues,
 
 
 def load_initial_weights(fernet: keras.Model, init_from: str) -> None:
-  """Copies the weights of the finished run `init_from` (checked by check_flags) into
-  `fernet`.
+  """Copies the weights of the finished run `init_from` (checked by check_init_from)
+  into `fernet`.
 
   Raises:
     ValueError: naming the run, when its FERNet has other shapes.
