@@ -22,11 +22,11 @@ import keras
 import tensorflow as tf
 
 import markdown_section
-from edge import machine
+from fer_common import contract
+from fer_common import machine
 from trainer import augment
 from trainer import data
 from trainer import model as fernet_model
-from trainer import preprocessing
 
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', '../shared/data', 'Folder with fer2013.zip.')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
@@ -90,7 +90,7 @@ def training_steps(dataset, augment_in_model: bool, policy: str, steps: int,
   fernet = fernet_model.build_fernet(5, filters, kernel_size=kernel_size, dropout=0.1)
   model = fernet
   if augment_in_model:
-    inputs = keras.Input(preprocessing.IMAGE_SHAPE)
+    inputs = keras.Input(contract.IMAGE_SHAPE)
     model = keras.Model(inputs, fernet(augment.build_augmenter(AUGMENT, seed=0)(inputs)))
   model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss='categorical_crossentropy')
   model.fit(dataset, steps_per_epoch=6, epochs=1, verbose=0)  # trace and warm up
@@ -113,7 +113,7 @@ def main(argv):
   plain = data.pipeline(builder, 'train', BATCH, training=True)
   in_map = data.pipeline(builder, 'train', BATCH, training=True,
                          augment=lambda x: augmenter(x, training=True))
-  images = tf.random.uniform((BATCH, *preprocessing.IMAGE_SHAPE))
+  images = tf.random.uniform((BATCH, *contract.IMAGE_SHAPE))
   labels = tf.one_hot(tf.random.uniform((BATCH,), 0, 5, tf.int32), 5)
   synthetic = tf.data.Dataset.from_tensors((images, labels)).repeat()
   print('(c) training steps ...', flush=True)

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from fer_common import contract
 from trainer import ensemble
 from trainer import flags_def
 from trainer import run_dir
@@ -71,7 +72,7 @@ def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]] |
 
 def run_machines(run: pathlib.Path) -> str:
   """The machine(s) a run trained on, from its machine.txt (one line per (re)start)."""
-  path = run_dir.RunDir(run).machine
+  path = contract.RunDir(run).machine
   if not path.exists():
     return '(not recorded)'
   seen = [line.split(' ', 1)[1] for line in path.read_text().splitlines() if ' ' in line]
@@ -80,7 +81,7 @@ def run_machines(run: pathlib.Path) -> str:
 
 def run_flags(run: pathlib.Path) -> dict[str, str]:
   """The run's flags.txt as {name: value}."""
-  return run_dir.parse_flags((run / 'flags.txt').read_text())
+  return contract.read_flags(run / 'flags.txt')
 
 
 def flags_differing(ours: dict[str, str], theirs: dict[str, str],

@@ -13,7 +13,7 @@ import numpy as np
 
 from edge import images
 from edge import sidecar as sidecar_lib
-from edge import timing
+from fer_common import timing
 from edge import video as video_lib
 from edge.classifier import FaceClassifier
 from edge.classifier import annotate

@@ -1,4 +1,12 @@
-"""Reading image files and expanding folders, with per-file errors."""
+"""Reading image files and expanding folders, with per-file errors and bounded memory.
+
+An image is decoded at most MAX_SIDE pixels on its longer side: JPEGs are decoded
+downscaled by the decoder itself (PIL's draft mode, 1/2 to 1/8), other formats are
+decoded whole and shrunk. A file that would still need more than MAX_DECODE_PIXELS pixels
+is refused, with its own error, before it is decoded. So one image never needs more than
+about 3 bytes x MAX_DECODE_PIXELS x 2 (decoded RGB and its rotated copy), about 250 MB,
+whatever its size on disk: a 1 GB Raspberry Pi classifies any batch.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +16,65 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
+MAX_SIDE = 4096  # longer side of a decoded image; faces stay far above 48 px
+MAX_DECODE_PIXELS = 40_000_000
+
+# Our own limit (MAX_DECODE_PIXELS, checked before decoding) replaces PIL's
+# decompression-bomb check, which would end a batch at a large but harmless image.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageError(ValueError):
-  """A file is missing, not an image, or corrupt."""
+  """A file is missing, not an image, corrupt or too large."""
 
 
 def expand(paths: list[str]) -> list[pathlib.Path]:
-  """Files as given, folders replaced by their image files (sorted, recursively)."""
+  """Files as given, folders replaced by their image files (sorted, recursively). A
+  folder without image files stays in the list, so that reading it reports that."""
   result = []
   for path in map(pathlib.Path, paths):
     if path.is_dir():
-      result += sorted(p for p in path.rglob('*')
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+      found = sorted(p for p in path.rglob('*')
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+      result += found or [path]
     else:
       result.append(path)
   return result
 
 
+def _decode(image: Image.Image, path: pathlib.Path) -> Image.Image:
+  """`image` decoded as RGB, at most MAX_SIDE pixels on its longer side."""
+  if image.format == 'JPEG':
+    image.draft('RGB', (MAX_SIDE, MAX_SIDE))  # the decoder skips what it need not make
+  width, height = image.size
+  if width * height > MAX_DECODE_PIXELS:
+    raise ImageError(f'{path}: {width}x{height} pixels (after what the decoder can '
+                     f'skip) is more than the {MAX_DECODE_PIXELS / 1e6:.0f} Mpixel this '
+                     'runner decodes; downscale it first')
+  rgb = ImageOps.exif_transpose(image).convert('RGB')
+  rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+  return rgb
+
+
 def read_bgr(path: pathlib.Path) -> np.ndarray:
-  """Decodes an image file (EXIF orientation applied) to an 8-bit BGR array.
+  """Decodes an image file (EXIF orientation applied, at most MAX_SIDE pixels on its
+  longer side) to an 8-bit BGR array.
 
   Raises:
     ImageError: naming the file and the problem.
   """
+  if path.is_dir():
+    raise ImageError(f'{path}: a folder without image files '
+                     f'({", ".join(IMAGE_SUFFIXES)})')
   try:
     with Image.open(path) as image:
-      rgb = np.asarray(ImageOps.exif_transpose(image).convert('RGB'))
+      rgb = np.asarray(_decode(image, path))
   except FileNotFoundError:
     raise ImageError(f'{path}: no such file') from None
   except UnidentifiedImageError:
     raise ImageError(f'{path}: not an image file') from None
-  except (OSError, ValueError, SyntaxError) as e:
+  except (OSError, ValueError, SyntaxError, MemoryError) as e:
+    if isinstance(e, ImageError):
+      raise
     raise ImageError(f'{path}: corrupt image ({e})') from None
   return np.ascontiguousarray(rgb[..., ::-1])

@@ -9,7 +9,7 @@ import pathlib
 
 import numpy as np
 
-SIDECAR_NAME = 'model.json'
+from fer_common import contract
 
 
 class SidecarError(ValueError):
@@ -33,21 +33,25 @@ class Sidecar:
 
   def normalise(self, pixels: np.ndarray) -> np.ndarray:
     """uint8 grayscale pixels (H, W) -> the float32 model input (1, H, W, 1)."""
-    image = pixels.astype(np.float32) * self.scale + self.offset
+    image = contract.apply_normalisation(pixels.astype(np.float32),
+                                         {'scale': self.scale, 'offset': self.offset})
     return image.reshape(self.input_shape)
 
 
 def load(path: str | pathlib.Path) -> Sidecar:
-  """Reads a model.json (or the model.json beside a .tflite file).
+  """Reads a model.json, or the model.json beside a .tflite file, checking that it was
+  written for that very file (its SHA-256).
 
   Raises:
-    SidecarError: naming the file and what is missing.
+    SidecarError: naming the file and what is missing or does not match.
   """
-  path = pathlib.Path(path)
+  path = model_path = pathlib.Path(path)
   if path.suffix == '.tflite':
-    path = path.with_name(SIDECAR_NAME)
+    path = path.with_name(contract.SIDECAR)
   try:
     spec = json.loads(path.read_text())
+    if model_path.suffix == '.tflite':
+      contract.variant_entry(spec, model_path)
     normalisation = spec['input']['normalisation']
     return Sidecar(
         labels=tuple(spec['labels']),
@@ -59,6 +63,8 @@ def load(path: str | pathlib.Path) -> Sidecar:
   except FileNotFoundError:
     raise SidecarError(f'{path} not found: every model needs the model.json that '
                        'python -m export writes beside it.') from None
+  except contract.ContractError as e:
+    raise SidecarError(str(e)) from None
   except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
     raise SidecarError(f'{path} is not a valid model.json ({type(e).__name__}: {e}).'
                        ) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import sys
 import time
 
@@ -73,6 +74,9 @@ def run(classifier: FaceClassifier, source: str, output: str | None = None,
   Each frame's faces go to stdout as one JSON line; FPS every 30 frames and a summary go
   to stderr.
   """
+  if output and not pathlib.Path(output).resolve().parent.is_dir():
+    raise VideoError(f'--output {output}: the folder {pathlib.Path(output).parent} does '
+                     'not exist; create it first')
   frames_in = open_source(source)
   writer, frames, start = None, 0, time.perf_counter()
   try:

@@ -5,4 +5,5 @@ from absl import app
 from export import export
 
 if __name__ == '__main__':
+  export.define_flags()
   app.run(export.main)

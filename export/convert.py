@@ -1,13 +1,16 @@
 """Converts a float32 Keras classifier to the four TFLite variants."""
 
 from collections.abc import Callable, Iterable
+import pathlib
+import shutil
 import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-VARIANTS = ('float32', 'float16', 'dynamic', 'int8')
+from fer_common import contract
+
 
 
 class ConversionError(RuntimeError):
@@ -15,7 +18,8 @@ class ConversionError(RuntimeError):
 
 
 def convert(model: keras.Model, variant: str,
-            calibration: Callable[[], Iterable[np.ndarray]] | None = None) -> bytes:
+            calibration: Callable[[], Iterable[np.ndarray]] | None = None,
+            workdir: pathlib.Path | None = None) -> bytes:
   """Returns the .tflite flatbuffer of `model` as `variant`, with batch-1 input.
 
   Args:
@@ -25,17 +29,23 @@ def convert(model: keras.Model, variant: str,
       ops only, so the plain LiteRT CPU kernels of a Raspberry Pi run it).
     calibration: for 'int8', yields normalised (1, H, W, C) float32 images drawn like
       the training data.
+    workdir: where the intermediate SavedModel goes (the export's staging folder, so
+      that a kill leaves it where the next export cleans it); default: the system's
+      temporary folder.
   """
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; expected one of {VARIANTS}')
+  if variant not in contract.VARIANTS:
+    raise ValueError(f'unknown variant {variant!r}; expected one of {contract.VARIANTS}')
   input_spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
   # Through a SavedModel: converting a Keras 3 model's concrete function directly
   # leaves READ_VARIABLE ops that break int8 calibration.
-  with tempfile.TemporaryDirectory() as saved_model:
+  saved_model = tempfile.mkdtemp(prefix='saved_model.', dir=workdir)
+  try:
     model.export(saved_model, format='tf_saved_model', input_signature=[input_spec],
                  verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
     return _convert(converter, variant, calibration)
+  finally:
+    shutil.rmtree(saved_model, ignore_errors=True)
 
 
 def _convert(converter: tf.lite.TFLiteConverter, variant: str,

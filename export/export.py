@@ -3,35 +3,28 @@ float16, dynamic-range and full-int8 .tflite models of a trained run, their labe
 model.json sidecar, and report.md/report.json measured in the LiteRT interpreter.
 
 The output dir appears complete or not at all: everything is written into a staging
-folder beside it and renamed at the end.
+folder beside it and renamed at the end. The exporter replaces only a folder that it
+wrote itself (it carries contract.EXPORT_MARKER), and never one that is, holds or lies
+inside a trainer run dir.
 """
 
 import json
 import pathlib
 import shutil
 import sys
-import tempfile
 
 from absl import app
 from absl import flags
 import keras
 
-from edge import machine
 from export import convert
 from export import inputs
 from export import report
+from fer_common import contract
+from fer_common import files
+from fer_common import machine
 
-_RUN_DIR = flags.DEFINE_string('run_dir', None, 'A finished trainer run dir.',
-                               required=True)
-_OUT_DIR = flags.DEFINE_string('out_dir', None, 'Where to write the models and report.',
-                               required=True)
-_OVERWRITE = flags.DEFINE_bool('overwrite', False, 'Replace an existing --out_dir.')
-_CALIBRATION = flags.DEFINE_integer(
-    'calibration_samples', 1000, 'Train images (stratified over classes) that calibrate '
-    'the int8 activation ranges.')
-_LATENCY_RUNS = flags.DEFINE_integer('latency_runs', 300, 'Timed runs per model.')
-_EVAL_LIMIT = flags.DEFINE_integer('eval_limit', None, 'Evaluate on only this many '
-                                   'test images (quick checks); default: all.')
+FLAGS = flags.FLAGS
 
 QUANTISATION_NOTES = (
     'Post-training quantisation by the TFLite converter. int8: full-integer model '
@@ -42,31 +35,78 @@ QUANTISATION_NOTES = (
     'float16: float16 weights.')
 
 
+def define_flags() -> None:
+  """Defines the exporter's command-line flags."""
+  flags.DEFINE_string('run_dir', None, 'A finished trainer run dir.', required=True)
+  flags.DEFINE_string('out_dir', None, 'Where to write the models and report.',
+                      required=True)
+  flags.DEFINE_bool('overwrite', False, 'Replace an --out_dir that an earlier export '
+                    'wrote.')
+  flags.DEFINE_integer('calibration_samples', 1000, 'Train images (stratified over '
+                       'classes) that calibrate the int8 activation ranges.', lower_bound=1)
+  flags.DEFINE_integer('latency_runs', 300, 'Timed runs per model.', lower_bound=1)
+  flags.DEFINE_integer('eval_limit', None, 'Evaluate on only this many test images '
+                       '(quick checks); default: all.', lower_bound=1)
+
+
 class ExportError(RuntimeError):
   """The export cannot proceed; the message says why and what to do."""
 
 
-def check_model(model: keras.Model) -> None:
-  """Raises ExportError unless `model` is a float32 model with a 48x48x1 input."""
-  if tuple(model.input_shape[1:]) != inputs.EXPECTED_INPUT:
+def check_out_dir(out: pathlib.Path, run_dir: pathlib.Path, overwrite: bool) -> None:
+  """Raises ExportError unless the export may write `out`: it is not, does not hold and
+  does not lie inside a trainer run dir, is not a file, and exists only if --overwrite
+  is given and an earlier export wrote it (or it is empty)."""
+  out, run_dir = out.resolve(), run_dir.resolve()
+  for folder in (out, *out.parents):
+    if contract.RunDir(folder).is_run_dir() or folder == run_dir:
+      raise ExportError(f'--out_dir={out} is or lies inside the trainer run dir {folder}: '
+                        'choose a folder outside every run dir, e.g. exports/<name>.')
+  if out.is_file():
+    raise ExportError(f'--out_dir={out} is a file: choose a folder.')
+  if not out.is_dir() or not any(out.iterdir()):
+    return
+  if run_dir.is_relative_to(out) or any(out.rglob('flags.txt')):
+    raise ExportError(f'--out_dir={out} holds a trainer run dir: choose another folder.')
+  if not contract.is_export(out):
+    raise ExportError(f'--out_dir={out} exists and was not written by python -m export '
+                      '(no marker file): choose another folder or empty it yourself.')
+  if not overwrite:
+    raise ExportError(f'{out} exists; pass --overwrite to replace it.')
+
+
+def load_model(path: pathlib.Path) -> keras.Model:
+  """The run's float32 inference model with a 48x48x1 input.
+
+  Raises:
+    ExportError: the file does not load, or holds another kind of model.
+  """
+  try:
+    model = keras.models.load_model(path, compile=False)
+  except Exception as e:  # Keras raises many types for a damaged or foreign file
+    raise ExportError(f'{path} does not load as a Keras model ({type(e).__name__}: '
+                      f'{str(e)[:200]}); train the run again.') from None
+  if tuple(model.input_shape[1:]) != contract.IMAGE_SHAPE:
     raise ExportError(f'the model takes input {model.input_shape[1:]}, but the export '
-                      f'and the edge runner expect {inputs.EXPECTED_INPUT}.')
+                      f'and the edge runner expect {contract.IMAGE_SHAPE}.')
   mixed = sorted({layer.dtype_policy.name for layer in model.layers} - {'float32'})
   if mixed:
     raise ExportError(f'the model has {mixed} layers: export the float32 inference.keras '
                       'that the trainer writes, not a mixed-precision checkpoint.')
+  return model
 
 
-def sidecar(run: inputs.TrainedRun, measured: dict) -> dict:
-  """The model.json contract read by the edge runner."""
-  return {
-      'labels': run.labels,
-      'input': run.preprocessing['input'],
-      'variants': {f'{name}.tflite': {key: value for key, value in m.items()
-                                      if key.startswith(('input_', 'output_'))}
-                   for name, m in measured.items()},
-      'source': {'run_dir': str(run.root), 'dataset': f'fer_emotions/{run.dataset}'},
-  }
+def sidecar(run: inputs.TrainedRun, measured: dict, folder: pathlib.Path) -> dict:
+  """The model.json contract read by the edge runner, naming each .tflite in `folder`
+  by its checksum."""
+  variants = {}
+  for name, m in measured.items():
+    entry = {key: value for key, value in m.items() if key.startswith(('input_', 'output_'))}
+    variants[f'{name}.tflite'] = {
+        'sha256': contract.sha256(folder / f'{name}.tflite'), **entry}
+  return contract.sidecar(run.labels, run.preprocessing['input'], variants,
+                          {'run_dir': str(run.root),
+                           'dataset': f'{contract.DATASET}/{run.dataset}'})
 
 
 def export(run_dir: str, out_dir: str, overwrite: bool = False,
@@ -74,30 +114,30 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
            eval_limit: int | None = None) -> dict:
   """Exports every variant of `run_dir` into `out_dir`; returns the report dict."""
   out = pathlib.Path(out_dir)
-  if out.exists() and not overwrite:
-    raise ExportError(f'{out} exists; pass --overwrite to replace it.')
+  check_out_dir(out, pathlib.Path(run_dir), overwrite)
+  for left in files.clean_leftovers(out.parent, out.name):
+    print(f'Removed {left}, left by an export that was interrupted.')
   run = inputs.read_run(run_dir)
-  model = keras.models.load_model(run.model_path, compile=False)
-  check_model(model)
+  model = load_model(run.model_path)
   train_images, train_labels = inputs.load_split(run, 'train')
   calibration = inputs.stratified_sample(train_images, train_labels, calibration_samples)
   test_images, test_labels = inputs.load_split(run, 'test', eval_limit)
   keras_probabilities = model.predict(test_images, batch_size=256, verbose=0)
   keras_predicted = keras_probabilities.argmax(-1)
 
-  out.parent.mkdir(parents=True, exist_ok=True)
-  staging = pathlib.Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
+  staging = files.temp_folder(out)
   try:
     measured = {}
-    for variant in convert.VARIANTS:
+    for variant in contract.VARIANTS:
       print(f'Converting and measuring {variant} ...', flush=True)
       path = staging / f'{variant}.tflite'
       path.write_bytes(convert.convert(
-          model, variant, lambda: (image[None] for image in calibration)))
+          model, variant, lambda: (image[None] for image in calibration), workdir=staging))
       measured[variant] = report.measure(path, test_images, test_labels, keras_predicted,
                                          latency_runs)
-    (staging / 'labels.txt').write_text('\n'.join(run.labels) + '\n')
-    (staging / 'model.json').write_text(json.dumps(sidecar(run, measured), indent=2) + '\n')
+    (staging / contract.LABELS).write_text('\n'.join(run.labels) + '\n')
+    (staging / contract.SIDECAR).write_text(
+        json.dumps(sidecar(run, measured, staging), indent=2) + '\n')
     result = {
         'run_dir': str(run.root), 'dataset': run.dataset,
         'test_examples': int(len(test_labels)), 'latency_runs': latency_runs,
@@ -109,9 +149,8 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
     }
     result['targets'] = report.targets(result)
     report.write(result, staging)
-    if out.exists():
-      shutil.rmtree(out)
-    staging.rename(out)
+    contract.mark_as_export(staging)
+    files.replace_folder(staging, out)
   except BaseException:
     shutil.rmtree(staging, ignore_errors=True)
     raise
@@ -122,12 +161,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
-    export(_RUN_DIR.value, _OUT_DIR.value, _OVERWRITE.value, _CALIBRATION.value,
-           _LATENCY_RUNS.value, _EVAL_LIMIT.value)
+    export(FLAGS.run_dir, FLAGS.out_dir, FLAGS.overwrite, FLAGS.calibration_samples,
+           FLAGS.latency_runs, FLAGS.eval_limit)
   except (ExportError, inputs.RunDirError, convert.ConversionError) as e:
     sys.exit(f'error: {e}')
-  print((pathlib.Path(_OUT_DIR.value) / 'report.md').read_text())
-
-
-if __name__ == '__main__':
-  app.run(main)
+  print((pathlib.Path(FLAGS.out_dir) / contract.REPORT_MD).read_text())

@@ -7,8 +7,9 @@ import pathlib
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-from edge import timing
 from edge.litert_model import LiteRTModel
+from fer_common import contract
+from fer_common import timing
 from export.size_breakdown import size_breakdown
 
 
@@ -100,5 +101,5 @@ def to_markdown(report: dict) -> str:
 
 def write(report: dict, out_dir: pathlib.Path) -> None:
   """Writes report.json and report.md into `out_dir`."""
-  (out_dir / 'report.json').write_text(json.dumps(report, indent=2) + '\n')
-  (out_dir / 'report.md').write_text(to_markdown(report))
+  (out_dir / contract.REPORT_JSON).write_text(json.dumps(report, indent=2) + '\n')
+  (out_dir / contract.REPORT_MD).write_text(to_markdown(report))

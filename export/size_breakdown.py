@@ -8,7 +8,7 @@ point per output channel, and biases stay 32-bit.
 
 import pathlib
 
-from tensorflow.lite.python import schema_py_generated as schema
+from ai_edge_litert import schema_py_generated as schema
 
 _SCALE_BYTES, _ZERO_POINT_BYTES, _MIN_MAX_BYTES = 4, 8, 4
 

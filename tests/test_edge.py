@@ -18,8 +18,8 @@ from conftest import REPO
 from conftest import SHARED_DATA
 from conftest import requires_real_data
 from edge import cli
-from edge import machine
-from export import convert
+from fer_common import contract
+from fer_common import machine
 
 DUMMY_FACES = REPO / 'fer_tfds' / 'fer_emotions' / 'dummy_data' / 'fer2013' / 'test'
 
@@ -37,7 +37,7 @@ def test_edge_never_imports_tensorflow_trainer_or_export(exported, tmp_path):
   out_dir, _ = exported
   code = f'''
 import sys
-from edge import cli, video, classifier, faces, images, litert_model, machine, sidecar
+from edge import cli, video, classifier, faces, images, litert_model, sidecar
 rc = cli.main(["classify", "--no-detect", "--model", "{out_dir / 'int8.tflite'}",
                "{DUMMY_FACES / 'happy'}"])
 cli.main(["bench", "--model", "{out_dir / 'int8.tflite'}", "--runs", "3"])
@@ -50,7 +50,7 @@ assert rc == 0 and not loaded, loaded
   assert result.returncode == 0, result.stderr[-2000:]
 
 
-@pytest.mark.parametrize('variant', convert.VARIANTS)
+@pytest.mark.parametrize('variant', contract.VARIANTS)
 def test_classify_cropped_faces_with_every_variant(exported, variant):
   out_dir, _ = exported
   result = run_edge('classify', '--no-detect', '--model', out_dir / f'{variant}.tflite',

@@ -10,6 +10,7 @@ import tensorflow as tf
 from edge import sidecar as edge_sidecar
 from edge.litert_model import LiteRTModel
 from export import convert
+from fer_common import contract
 from export import export
 from export import inputs
 from trainer_helpers import run_trainer
@@ -27,7 +28,7 @@ def test_every_variant_runs_in_litert_and_agrees_with_keras(trained_run, exporte
   images = _probe_images(trained_run)
   expected = model.predict(images, verbose=0)
   assert len(set(expected.argmax(-1))) >= 2, 'precondition: the model must discriminate'
-  for variant in convert.VARIANTS:
+  for variant in contract.VARIANTS:
     lite = LiteRTModel(out_dir / f'{variant}.tflite')
     got = np.array([lite.predict(image) for image in images])
     agreement = (got.argmax(-1) == expected.argmax(-1)).mean()
@@ -71,7 +72,7 @@ def test_report_has_every_number_per_variant(exported):
   out_dir, report = exported
   on_disk = json.loads((out_dir / 'report.json').read_text())
   assert on_disk == json.loads(json.dumps(report))
-  for variant in convert.VARIANTS:
+  for variant in contract.VARIANTS:
     measured = on_disk['variants'][variant]
     for key in ('accuracy', 'macro_f1', 'agreement_with_keras', 'size_bytes'):
       assert key in measured

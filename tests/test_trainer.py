@@ -46,7 +46,10 @@ def test_one_training_step_writes_the_whole_run_dir(tiny_data_dir, tmp_path):
   assert set(metrics) == {'train', 'validation', 'test', 'test_flip_tta',
                           'dead_relu_fraction'}
   assert len(metrics['dead_relu_fraction']) == 4  # two blocks of two ReLUs
-  assert 0 <= metrics['test']['accuracy'] <= 1
+  # The limited splits are evaluated whole, and the report agrees with metrics.json.
+  assert metrics['test']['examples'] == 16
+  report = (run_dir / 'reports' / 'classification_report.txt').read_text()
+  assert f"{metrics['test']['accuracy']:.4f}" in report
   spec = json.loads((run_dir / 'preprocessing.json').read_text())
   assert spec['labels'] == ['angry', 'fearful', 'happy', 'neutral', 'sad']
   assert spec['input']['normalisation'] == {'scale': 1 / 255, 'offset': 0.0}
@@ -104,7 +107,7 @@ def test_run_dir_from_other_flags_is_refused(tiny_data_dir, tmp_path):
   assert run_trainer(*base, '--epochs=1').returncode == 0
   refused = run_trainer(*base, '--epochs=1', '--learning_rate=0.5')
   assert refused.returncode != 0
-  assert "--learning_rate was '0.001', now '0.5'" in refused.stderr
+  assert "--learning_rate was '0.002', now '0.5'" in refused.stderr
   assert 'Traceback' not in refused.stderr
   # A run dir written before a flag existed ran with its default: still the same run.
   flags_txt = run_dir / 'flags.txt'
@@ -181,7 +184,7 @@ def test_init_from_a_run_that_cannot_start_this_model_is_refused(
 
 
 @pytest.mark.parametrize('train_split, kept', [
-    ('train', 'best model so far is kept in'),
+    ('train', 'best finite epoch so far is kept in'),
     ('train+validation', 'keeps no best-epoch model')])
 def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path, train_split, kept):
   result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={tmp_path / "run"}',
@@ -191,37 +194,66 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path, train_spli
   assert result.returncode != 0
   assert 'the loss became NaN/inf' in result.stderr and kept in result.stderr
   assert 'Traceback' not in result.stderr
+  # Nothing was saved from non-finite weights, and the resume state survives the stop.
+  run_dir = tmp_path / 'run'
+  saved = [*run_dir.glob('checkpoints/*.keras'), *run_dir.glob('backup/*.weights.h5')]
+  for path in saved:
+    model_weights = keras.saving.load_model(path, compile=False).weights if (
+        path.suffix == '.keras') else None
+    if model_weights is not None:
+      assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model_weights)
 
 
 @pytest.mark.parametrize('config', sorted(
     str(path.relative_to(REPO / 'configs').with_suffix(''))
     for path in (REPO / 'configs').rglob('*.cfg')))
-def test_shipped_flagfiles_parse_and_pass_the_checks(config, monkeypatch):
+def test_shipped_flagfiles_parse_pass_the_checks_and_include_at_most_one_file(
+    config, monkeypatch):
   from absl import flags
   from trainer import flags_def
-  from trainer import recipe
+  from trainer.config import TrainConfig
 
-  monkeypatch.chdir(REPO)  # ablation flagfiles include configs/fernet.cfg
+  monkeypatch.chdir(REPO)  # flagfiles include configs/fernet.cfg
+  path = REPO / 'configs' / f'{config}.cfg'
+  includes = [line for line in path.read_text().splitlines()
+              if line.startswith('--flagfile=')]
+  assert len(includes) <= 1
+  for include in includes:  # and what they include includes nothing further
+    assert '--flagfile=' not in pathlib.Path(include.split('=', 1)[1]).read_text()
   values = flags.FlagValues()
   flags_def.define_flags(values)
   values(['trainer', f'--flagfile=configs/{config}.cfg'])
-  recipe.check_flags(values)
-  assert values.run_dir == f'runs/{pathlib.PurePath(config).name}'
-  if config == 'ablations/fernet_k4':  # an ablation overrides what it includes
-    assert (values.kernel_size, values.epochs, values.filters) == (
-        4, 13, ['16', '32', '64', '128', '256'])
+  config_value = TrainConfig.from_flags(values)
+  assert config_value.run_dir == f'runs/{pathlib.PurePath(config).name}'
+  if config == 'experiments/fernet_k4':  # an experiment overrides what it includes
+    assert (config_value.kernel_size, config_value.epochs, config_value.filters) == (
+        4, 13, (16, 32, 64, 128, 256))
+
+
+def test_the_defaults_are_the_recommended_recipe_of_configs_fernet(monkeypatch):
+  from absl import flags
+  from trainer import flags_def
+
+  monkeypatch.chdir(REPO)
+  values = flags.FlagValues()
+  flags_def.define_flags(values)
+  values(['trainer', '--flagfile=configs/fernet.cfg'])
+  differing = {name: (values[name].value, values[name].default) for name in values
+               if name != 'run_dir' and values[name].value != values[name].default}
+  assert not differing
 
 
 def test_sgd_is_nesterov_and_decays_weights_but_not_batchnorm():
   from absl import flags
   from trainer import flags_def
   from trainer import recipe
+  from trainer.config import TrainConfig
 
   values = flags.FlagValues()
   flags_def.define_flags(values)
   values(['trainer', '--run_dir=unused', '--optimizer=sgd', '--momentum=0.8',
-          '--learning_rate=0.1', '--weight_decay=0.5'])
-  optimizer = recipe.make_optimizer(steps_per_epoch=10, values=values)
+          '--learning_rate=0.1', '--weight_decay=0.5', '--lr_schedule=constant'])
+  optimizer = recipe.make_optimizer(10, TrainConfig.from_flags(values))
   assert isinstance(optimizer, keras.optimizers.SGD)
   assert optimizer.nesterov and optimizer.momentum == 0.8
 

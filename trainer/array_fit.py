@@ -16,6 +16,7 @@ where TensorFlow is, `python -m trainer.evaluate --run_dir=...` writes the repor
 the TFDS splits, and `python -m export` exports the run as any other.
 """
 
+import dataclasses
 import datetime
 import math
 import pathlib
@@ -28,32 +29,38 @@ from absl import flags
 import keras
 import numpy as np
 
-from edge import machine
+from fer_common import contract
+from fer_common import machine
+from fer_common.contract import RunDir
 from trainer import arrays
 from trainer import augment
 from trainer import callbacks
 from trainer import flags_def
-from trainer import preprocessing
 from trainer import recipe
 from trainer import run_dir
+from trainer.config import ConfigError
+from trainer.config import TrainConfig
 
 FLAGS = flags.FLAGS
-_ARRAYS = flags.DEFINE_string('arrays', None, 'The dataset as a .npz[.xz] written by '
-                              'python -m trainer.dump_arrays.', required=True)
-_TIME_BUDGET = flags.DEFINE_float('time_budget_s', 0.0, 'Wall-clock seconds for training: '
-                                  'cuts --epochs to what fits (measured); 0: no budget.',
-                                  lower_bound=0.0)
-# Share of the measured epoch time added for jitter between epochs. With 5 %, two of four
-# runs on an H200 (2026-11-27) ran 2 and 4 % slower than their probe and were stopped
-# short of their planned epochs.
+# Share of the measured epoch time added for jitter between epochs: with 5 %, runs that
+# went 2-4 % slower than their probe on a shared GPU were stopped short of their plan.
 EPOCH_OVERHEAD = 0.10
 _START = time.monotonic()
+
+
+def define_flags() -> None:
+  """The trainer's flags, and the two of this command."""
+  flags_def.define_flags()
+  flags.DEFINE_string('arrays', None, 'The dataset as a .npz[.xz] written by '
+                      'python -m trainer.dump_arrays.', required=True)
+  flags.DEFINE_float('time_budget_s', 0.0, 'Wall-clock seconds for training: cuts '
+                     '--epochs to what fits (measured); 0: no budget.', lower_bound=0.0)
 
 
 def model_inputs(images: np.ndarray, labels: np.ndarray, num_classes: int
                  ) -> tuple[np.ndarray, np.ndarray]:
   """(normalised float32 images, one-hot float32 labels) from uint8 images, int labels."""
-  return (preprocessing.normalise(images.astype(np.float32)),
+  return (contract.normalise(images.astype(np.float32)),
           keras.utils.to_categorical(labels, num_classes).astype(np.float32))
 
 
@@ -65,13 +72,12 @@ def training_arrays(splits: dict[str, tuple[np.ndarray, np.ndarray]], train_spli
 
 
 def resolve_precision(precision: str) -> str:
-  """The Keras dtype policy for `precision`: 'auto' is mixed_bfloat16 where the backend
-  sees a GPU (no loss scaling needed), else float32."""
+  """The Keras dtype policy for `precision` ('auto' as contract.auto_precision rules,
+  for the GPUs the active backend sees)."""
   if precision != 'auto':
     return precision
-  gpus = [d for d in keras.distribution.list_devices()
-          if d.lower().startswith(('gpu', 'cuda'))]
-  return 'mixed_bfloat16' if gpus else 'float32'
+  return contract.auto_precision(any(d.lower().startswith(('gpu', 'cuda'))
+                                     for d in keras.distribution.list_devices()))
 
 
 def allow_xla(augmenter: keras.Sequential) -> None:
@@ -93,90 +99,93 @@ def fitting_epochs(epoch_s: float, budget_s: float, max_epochs: int) -> int:
   return max(1, min(max_epochs, math.floor(budget_s / (epoch_s * (1 + EPOCH_OVERHEAD)))))
 
 
-def run_callbacks(run: run_dir.RunDir, progress: bool
-                  ) -> tuple[list[keras.callbacks.Callback], callbacks.StopOnNonFiniteLoss]:
-  """The run's callbacks (trainer.callbacks.build) as the flags configure them."""
+def run_callbacks(run: RunDir, config: TrainConfig, progress: bool):
+  """The run's (callbacks, NaN guard, backup) as trainer.callbacks.build makes them."""
   return callbacks.build(
-      run, chief=True, reduce_lr_patience=FLAGS.reduce_lr_patience,
-      reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
-      early_stopping_patience=FLAGS.early_stopping_patience,
-      progress_batch_size=FLAGS.batch_size if progress else None, tensorboard=False,
-      keep_best=recipe.validation_held_out(FLAGS))
+      run, chief=True, reduce_lr_patience=config.reduce_lr_patience,
+      reduce_lr_factor=config.reduce_lr_factor, min_learning_rate=config.min_learning_rate,
+      early_stopping_patience=config.early_stopping_patience,
+      progress_batch_size=config.batch_size if progress else None, tensorboard=False,
+      keep_best=config.validation_held_out)
 
 
 def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray],
-               validation: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+               validation: tuple[np.ndarray, np.ndarray], config: TrainConfig
+               ) -> tuple[float, float]:
   """(seconds to compile, seconds per epoch) of training the compiled `training_model`:
   one whole epoch as the real run trains it, validation and the run's checkpoint
   callbacks (into a scratch dir) included. It trains the model: rebuild it before the
   real run.
 
-  A probe of 100 steps alone planned 81 epochs where 53 fit (an H200, 2026-11-27): it
-  left out validation, checkpoints and the wait for the device that per-batch callback
-  hooks cause.
+  A probe of 100 steps alone over-planned by half: it left out validation, checkpoints
+  and the wait for the device that per-batch callback hooks cause.
   """
-  batch = FLAGS.batch_size
+  batch = config.batch_size
   start = time.monotonic()
   # Compiles training and the validation shapes (the last batch is often smaller).
   training_model.fit(*(a[:batch] for a in train), batch_size=batch, verbose=0,
                      validation_data=validation)
   compiled = time.monotonic()
   with tempfile.TemporaryDirectory() as scratch:
-    callback_list, _ = run_callbacks(run_dir.RunDir(pathlib.Path(scratch)), progress=False)
+    callback_list, _, _ = run_callbacks(RunDir(pathlib.Path(scratch)), config,
+                                        progress=False)
     training_model.fit(*train, batch_size=batch, validation_data=validation,
                        callbacks=callback_list, verbose=0)
   return compiled - start, time.monotonic() - compiled
 
 
-def build_training_model(num_classes: int, steps_per_epoch: int
+def build_training_model(num_classes: int, steps_per_epoch: int, config: TrainConfig
                          ) -> tuple[keras.Model, keras.Model]:
   """(FERNet, the compiled training model: augmentation then FERNet), XLA-compilable
   under JAX."""
-  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
+  augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed)
   allow_xla(augmenter)
-  fernet = recipe.build_fernet(num_classes, FLAGS)
+  fernet = recipe.build_fernet(num_classes, config)
   training_model = recipe.with_augmentation(fernet, augmenter)
-  recipe.compile_for_training(training_model, steps_per_epoch, FLAGS)
+  recipe.compile_for_training(training_model, steps_per_epoch, config)
   return fernet, training_model
 
 
-def fit(run: run_dir.RunDir, train: tuple[np.ndarray, np.ndarray],
+def fit(run: RunDir, train: tuple[np.ndarray, np.ndarray],
         validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
-        class_names: list[str]) -> keras.Model:
-  """Trains on the model inputs `train` (steps_per_epoch whole batches) as the flags say
+        class_names: list[str], config: TrainConfig, time_budget_s: float
+        ) -> keras.Model:
+  """Trains on the model inputs `train` (steps_per_epoch whole batches) as `config` says
   into `run`; saves and returns the float32 inference model."""
-  keras.utils.set_random_seed(FLAGS.seed)
-  fernet, trained = build_training_model(len(class_names), steps_per_epoch)
-  if FLAGS.init_from:
-    recipe.load_initial_weights(fernet, FLAGS.init_from)
+  keras.utils.set_random_seed(config.seed)
+  fernet, trained = build_training_model(len(class_names), steps_per_epoch, config)
+  if config.init_from:
+    recipe.load_initial_weights(fernet, config.init_from)
   interactive = sys.stdout.isatty()
-  callback_list, nan_guard = run_callbacks(run, progress=not interactive)
+  callback_list, nan_guard, backup = run_callbacks(run, config, progress=not interactive)
   deadline = None
-  if _TIME_BUDGET.value:
-    deadline = callbacks.StopAtDeadline(_START + _TIME_BUDGET.value)
-    callback_list.insert(0, deadline)  # before BackupAndRestore, which must stay last
+  if time_budget_s:
+    deadline = callbacks.StopAtDeadline(_START + time_budget_s)
+    callback_list.insert(0, deadline)  # before the backup, which must stay last
   # Shuffled each epoch by Keras.
-  trained.fit(*train, batch_size=FLAGS.batch_size, epochs=FLAGS.epochs,
+  trained.fit(*train, batch_size=config.batch_size, epochs=config.epochs,
               validation_data=validation, callbacks=callback_list,
               verbose=1 if interactive else 2)
   nan_guard.check()
-  if deadline and deadline.stopped_after and deadline.stopped_after < FLAGS.epochs:
+  if deadline and deadline.stopped_after and deadline.stopped_after < config.epochs:
     print(f'The time budget ran out: training stopped after epoch '
-          f'{deadline.stopped_after} of {FLAGS.epochs}.', flush=True)
-  return recipe.save_inference_model(run, trained, fernet, class_names, FLAGS)
+          f'{deadline.stopped_after} of {config.epochs}.', flush=True)
+  inference = recipe.save_inference_model(run, trained, fernet, class_names, config)
+  backup.delete()  # only now: everything it protected is on disk
+  return inference
 
 
 def budget_epochs(train: tuple[np.ndarray, np.ndarray],
                   validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
-                  num_classes: int) -> int:
+                  num_classes: int, config: TrainConfig, time_budget_s: float) -> int:
   """--epochs cut to --time_budget_s, from the measured time of one epoch."""
-  _, probe = build_training_model(num_classes, steps_per_epoch)
-  compile_s, epoch_s = time_epoch(probe, train, validation)
+  _, probe = build_training_model(num_classes, steps_per_epoch, config)
+  compile_s, epoch_s = time_epoch(probe, train, validation, config)
   # The real run compiles again before its first step.
-  left = _TIME_BUDGET.value - (time.monotonic() - _START) - compile_s
-  epochs = fitting_epochs(epoch_s, left, FLAGS.epochs)
+  left = time_budget_s - (time.monotonic() - _START) - compile_s
+  epochs = fitting_epochs(epoch_s, left, config.epochs)
   print(f'{epoch_s:.2f} s an epoch ({steps_per_epoch} steps and validation): {epochs} '
-        f'epochs fit the {_TIME_BUDGET.value:.0f} s budget.', flush=True)
+        f'epochs fit the {time_budget_s:.0f} s budget.', flush=True)
   return epochs
 
 
@@ -193,31 +202,35 @@ def flip_averaged_accuracy(model: keras.Model, images: np.ndarray, labels: np.nd
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  recipe.check_flags(FLAGS)
-  recipe.check_init_from(FLAGS)
-  if FLAGS.teacher or FLAGS.mixup or FLAGS.augment_on != 'model':
-    raise app.UsageError('trainer.array_fit trains without --teacher, --mixup and '
-                         '--augment_on=dataset (they need tf.data): use python -m trainer.')
   try:
-    splits, class_names = arrays.load(_ARRAYS.value)
-  except arrays.ArraysFileError as e:
+    config = TrainConfig.from_flags(FLAGS)
+    recipe.check_init_from(config)
+    if config.teacher or config.mixup or config.augment_on != 'model':
+      raise ConfigError('trainer.array_fit trains without --teacher, --mixup and '
+                        '--augment_on=dataset (they need tf.data): use python -m trainer.')
+    splits, class_names = arrays.load(FLAGS.arrays)
+  except (ConfigError, arrays.ArraysFileError) as e:
     sys.exit(f'error: {e}')
-  run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
-  policy = resolve_precision(FLAGS.precision)
+  run = config.run
+  budget = FLAGS.time_budget_s
+  policy = resolve_precision(config.precision)
   keras.mixed_precision.set_global_policy(policy)
-  train = model_inputs(*training_arrays(splits, FLAGS.train_split), len(class_names))
+  train = model_inputs(*training_arrays(splits, config.train_split), len(class_names))
   validation = model_inputs(*splits['validation'], len(class_names))
-  steps_per_epoch = FLAGS.steps_per_epoch or len(train[0]) // FLAGS.batch_size
+  steps_per_epoch = config.steps_per_epoch or len(train[0]) // config.batch_size
   # Whole batches only: an epoch is steps_per_epoch steps.
-  train = tuple(a[:steps_per_epoch * FLAGS.batch_size] for a in train)
-  if _TIME_BUDGET.value and run.flags.exists():
+  train = tuple(a[:steps_per_epoch * config.batch_size] for a in train)
+  if budget and run.flags.exists():
     # A resumed run keeps the epochs its learning-rate schedule was made for.
-    FLAGS.epochs = int(run_dir.parse_flags(run.flags.read_text())['epochs'])
-  elif _TIME_BUDGET.value:
-    FLAGS.epochs = budget_epochs(train, validation, steps_per_epoch, len(class_names))
+    config = dataclasses.replace(config,
+                                 epochs=int(contract.read_flags(run.flags)['epochs']))
+  elif budget:
+    config = dataclasses.replace(config, epochs=budget_epochs(
+        train, validation, steps_per_epoch, len(class_names), config, budget))
   try:
     started = run_dir.start(
-        run, run_dir.serialize_flags(flags_def), flags_def.default_values(),
+        run, {**run_dir.current_flags(flags_def), 'epochs': str(config.epochs)},
+        flags_def.default_values(),
         f'{datetime.datetime.now().isoformat(timespec="seconds")} {machine.describe()}; '
         f'trainer.array_fit, Keras backend {keras.config.backend()} on '
         f'{", ".join(keras.distribution.list_devices())}, {policy}')
@@ -228,7 +241,7 @@ def main(argv):
           f'python -m trainer.evaluate --run_dir={run.root}')
     return
   try:
-    inference = fit(run, train, validation, steps_per_epoch, class_names)
+    inference = fit(run, train, validation, steps_per_epoch, class_names, config, budget)
   except (callbacks.TrainingDivergedError, ValueError) as e:
     sys.exit(f'error: {e}')
   for split, (images, labels) in splits.items():
@@ -239,5 +252,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags_def.define_flags()
+  define_flags()
   app.run(main)

@@ -11,7 +11,8 @@ import lzma
 
 import numpy as np
 
-SPLITS = ('train', 'validation', 'test')
+from fer_common import contract
+
 NEEDED_SPLITS = ('train', 'validation')
 
 
@@ -56,5 +57,5 @@ def load(path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
   if missing:
     raise ArraysFileError(f'{path} lacks {", ".join(missing)}; {remedy}')
   splits = {s: (contents[f'{s}_images'], contents[f'{s}_labels'])
-            for s in SPLITS if f'{s}_images' in contents}
+            for s in contract.SPLITS if f'{s}_images' in contents}
   return splits, [str(name) for name in contents['class_names']]

@@ -6,7 +6,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from trainer import preprocessing
+from fer_common import contract
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +51,12 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Seq
                                           seed=seed, dtype='float32'))
   if any(config.brightness):
     stack.append(layers.RandomBrightness(config.brightness,
-                                         value_range=preprocessing.VALUE_RANGE,
+                                         value_range=contract.VALUE_RANGE,
                                          seed=seed, dtype='float32'))
   if config.erasing:
     # factor=(p, p): RandomErasing draws each image's probability from the factor range.
     stack.append(layers.RandomErasing(factor=(config.erasing, config.erasing),
-                                      value_range=preprocessing.VALUE_RANGE, seed=seed,
+                                      value_range=contract.VALUE_RANGE, seed=seed,
                                       dtype='float32'))
   return keras.Sequential(stack or [layers.Identity(dtype='float32')], name='augmentation')
 

@@ -1,14 +1,122 @@
 """The callbacks of a training run."""
 
 import csv
+import io
 import math
+import pathlib
+import re
+import shutil
 import time
 
 import keras
+import numpy as np
 
-from trainer.run_dir import RunDir
+from fer_common import files
+from fer_common.contract import RunDir
 
 MONITOR = 'val_accuracy'
+
+
+def weights_finite(model: keras.Model) -> bool:
+  """Whether every weight of `model` is finite: nothing else may be checkpointed."""
+  return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
+
+
+def save_model(model: keras.Model, path: pathlib.Path) -> None:
+  """model.save(path), the file appearing whole or not at all."""
+  with files.replaced(path, suffix='.keras') as temp:
+    model.save(temp)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+  """Saves the model at each epoch that beats the best val_accuracy so far (the run's
+  model), like ModelCheckpoint(save_best_only=True), but whole or not at all and never
+  from non-finite weights."""
+
+  def __init__(self, path: pathlib.Path, best: float = -math.inf):
+    super().__init__()
+    self._path, self.best = path, best
+
+  def on_epoch_end(self, epoch, logs=None):
+    value = (logs or {}).get(MONITOR)
+    if value is None or not value > self.best or not weights_finite(self.model):
+      return
+    self.best = float(value)
+    save_model(self.model, self._path)
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+  """BackupAndRestore whose backups survive any kill: each epoch's state goes to its own
+  file, written whole or not at all (the epoch in its name, no separate metadata), and
+  the previous one is kept until the next is safely on disk. On start it resumes from the
+  newest backup that loads; a damaged one is reported and discarded. Nothing is saved
+  from non-finite weights, and nothing is deleted at the end of training: `delete()`
+  does that once the run's final files are on disk."""
+
+  _PATTERN = re.compile(r'epoch-(\d+)\.weights\.h5$')
+
+  def __init__(self, backup_dir: pathlib.Path, log=print):
+    super().__init__(str(backup_dir), delete_checkpoint=False)
+    self._folder, self._log = pathlib.Path(backup_dir), log
+
+  def backups(self) -> list[tuple[int, pathlib.Path]]:
+    """(epochs done, file) of every backup, newest first."""
+    found = ((self._PATTERN.search(p.name), p) for p in self._folder.glob('epoch-*'))
+    return sorted(((int(m.group(1)), p) for m, p in found if m), reverse=True)
+
+  def on_train_begin(self, logs=None):
+    for left in files.clean_leftovers(self._folder):
+      self._log(f'Removed {left}, a backup that a kill interrupted.')
+    for epoch, path in self.backups():
+      if self.model.optimizer is not None and not self.model.optimizer.built:
+        self.model.optimizer.build(self.model.trainable_variables)
+      try:
+        self.model.load_weights(path)
+      except Exception as e:  # h5py and Keras raise many types for a damaged file
+        self._log(f'The backup {path} is damaged ({type(e).__name__}); discarded.')
+        path.unlink()
+        continue
+      self.model._initial_epoch = epoch  # what BackupAndRestore sets: fit() resumes here
+      self._log(f'Resuming after epoch {epoch} from {path}.')
+      return
+    if self._folder.exists() and not self.backups():
+      self._log('No usable backup: training starts from epoch 1.')
+
+  def _save_model(self):
+    if not weights_finite(self.model):
+      return
+    path = self._folder / f'epoch-{self._current_epoch:04d}.weights.h5'
+    with files.replaced(path, suffix='.weights.h5') as temp:
+      self.model.save_weights(temp)
+    for _, older in self.backups()[2:]:
+      older.unlink()
+
+  def delete(self) -> None:
+    """Removes the backups (call once everything they protect is on disk)."""
+    shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class EpochHistory(keras.callbacks.Callback):
+  """history.csv, one row per epoch: an epoch trained again after a resume replaces its
+  earlier row instead of adding a second, and the file is rewritten whole each epoch."""
+
+  def __init__(self, path: pathlib.Path):
+    super().__init__()
+    self._path = path
+
+  def on_epoch_end(self, epoch, logs=None):
+    rows = {}
+    if self._path.exists():
+      with open(self._path) as f:
+        rows = {int(row['epoch']): row for row in csv.DictReader(f)}
+    rows = {e: row for e, row in rows.items() if e < epoch}
+    rows[epoch] = {'epoch': epoch, **{k: float(v) for k, v in (logs or {}).items()}}
+    columns = list(dict.fromkeys(k for row in rows.values() for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns)
+    writer.writeheader()
+    writer.writerows(rows[e] for e in sorted(rows))
+    files.write_text(self._path, out.getvalue())
 
 
 class TrainingDivergedError(RuntimeError):
@@ -136,8 +244,9 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
           min_learning_rate: float, early_stopping_patience: int,
           progress_batch_size: int | None = None, tensorboard: bool = True,
           keep_best: bool = True
-          ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss]:
-  """Returns the callbacks, and the NaN guard among them to check() after fit().
+          ) -> tuple[list[keras.callbacks.Callback], StopOnNonFiniteLoss, ResumableBackup]:
+  """Returns the callbacks, the NaN guard among them to check() after fit(), and the
+  backup among them to delete() once the run's final files are on disk.
 
   progress_batch_size: add a ProgressLog for batches of this size (None: no log).
   tensorboard: write TensorBoard logs (the callback needs TensorFlow installed).
@@ -145,14 +254,12 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
     False where the validation split is trained on and the last epoch is the model.
   """
   nan_guard = StopOnNonFiniteLoss(
-      f'The best model so far is kept in {run.best}.' if keep_best else
-      'The run trains on the validation split, so it keeps no best-epoch model.')
+      (f'The best finite epoch so far is kept in {run.best}' if keep_best else
+       'The run trains on the validation split, so it keeps no best-epoch model')
+      + f', and the last finite epoch\'s resume state in {run.backup}/.')
   result = [nan_guard, LogLearningRate()]
   if keep_best:
-    best = keras.callbacks.ModelCheckpoint(
-        run.best, monitor=MONITOR, mode='max', save_best_only=True)
-    best.best = best_recorded(run.history)
-    result.append(best)
+    result.append(BestCheckpoint(run.best, best_recorded(run.history)))
   if progress_batch_size:
     result.append(ProgressLog(progress_batch_size))
   if reduce_lr_patience:
@@ -166,9 +273,8 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
   if chief and tensorboard:
     result.append(keras.callbacks.TensorBoard(run.tensorboard))
   if chief:
-    result.append(keras.callbacks.CSVLogger(run.history, append=True))
+    result.append(EpochHistory(run.history))
   # Last, so that everything above has seen an epoch before it is saved for resumption.
-  # double_checkpoint keeps the previous backup: a run killed while the backup is being
-  # written resumes from the one before instead of failing on a truncated file.
-  result.append(keras.callbacks.BackupAndRestore(run.backup, double_checkpoint=True))
-  return result, nan_guard
+  backup = ResumableBackup(run.backup)
+  result.append(backup)
+  return result, nan_guard, backup

@@ -10,10 +10,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
-from trainer import preprocessing
+from fer_common import contract
 
 AUTOTUNE = tf.data.AUTOTUNE
-SPLITS = ('train', 'validation', 'test')
 
 
 class DatasetNotBuiltError(FileNotFoundError):
@@ -26,12 +25,10 @@ def builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
   Raises:
     DatasetNotBuiltError: with the command that builds it.
   """
-  result = tfds.builder(f'fer_emotions/{dataset}', data_dir=data_dir)
+  result = tfds.builder(f'{contract.DATASET}/{dataset}', data_dir=data_dir)
   if not result.is_prepared():
     raise DatasetNotBuiltError(
-        f'fer_emotions/{dataset} is not built in {result.data_dir}. Build it once with:\n'
-        f'  python -m fer_tfds.build --manual_dir=../shared/data --config={dataset}'
-        + (f' --data_dir={data_dir}' if data_dir else ''))
+        contract.not_built_message(dataset, result.data_dir, data_dir))
   return result
 
 
@@ -92,7 +89,7 @@ def pipeline(
   ds = ds.batch(batch_size, drop_remainder=training)
 
   def to_model_input(images, labels):
-    images = preprocessing.normalise(tf.cast(images, tf.float32))
+    images = contract.normalise(tf.cast(images, tf.float32))
     if augment is not None:
       images = augment(images)
     if targets is None:
@@ -114,4 +111,4 @@ def evaluation_pipelines(dataset_builder: tfds.core.DatasetBuilder, batch_size: 
                          limit: int | None = None) -> dict[str, tf.data.Dataset]:
   """Un-augmented, unshuffled pipelines of every split, for validation and reports."""
   return {split: pipeline(dataset_builder, split, batch_size, training=False, limit=limit)
-          for split in SPLITS}
+          for split in contract.SPLITS}

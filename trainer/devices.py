@@ -6,14 +6,14 @@ import os
 import keras
 import tensorflow as tf
 
+from fer_common import contract
+
 
 def resolve_precision(precision: str) -> str:
   """Returns the Keras dtype policy name for `precision` ('auto' resolved)."""
   if precision != 'auto':
     return precision
-  # On 2-core CPUs mixed_bfloat16 trained no faster than float32, even with AVX512_BF16
-  # (configs/ablations/fernet_bf16.cfg).
-  return 'mixed_float16' if tf.config.list_physical_devices('GPU') else 'float32'
+  return contract.auto_precision(bool(tf.config.list_physical_devices('GPU')))
 
 
 def set_precision(precision: str) -> str:

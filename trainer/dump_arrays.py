@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 import tensorflow_datasets as tfds
 
+from fer_common import contract
 from trainer import arrays
 from trainer import data
 
@@ -22,12 +23,12 @@ _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: '
                                 '$TFDS_DATA_DIR or ~/tensorflow_datasets).')
 _OUT = flags.DEFINE_string('out', None, 'The .npz file to write; a name ending in .xz '
                            'is LZMA-compressed (smaller, slower to write).', required=True)
-_SPLITS = flags.DEFINE_list('splits', list(arrays.SPLITS), 'Splits to write, of '
-                            f'{",".join(arrays.SPLITS)} (train and validation at least).')
+_SPLITS = flags.DEFINE_list('splits', list(contract.SPLITS), 'Splits to write, of '
+                            f'{",".join(contract.SPLITS)} (train and validation at least).')
 
 
 def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
-         splits: tuple[str, ...] = arrays.SPLITS) -> dict[str, int]:
+         splits: tuple[str, ...] = contract.SPLITS) -> dict[str, int]:
   """Writes `splits` of `dataset` to `out`; returns {split: examples}."""
   builder = data.builder(dataset, data_dir)
   by_split = {split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1,
@@ -41,10 +42,10 @@ def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  unknown = set(_SPLITS.value) - set(arrays.SPLITS)
+  unknown = set(_SPLITS.value) - set(contract.SPLITS)
   missing = set(arrays.NEEDED_SPLITS) - set(_SPLITS.value)
   if unknown or missing:
-    raise app.UsageError(f'--splits takes some of {",".join(arrays.SPLITS)}, train and '
+    raise app.UsageError(f'--splits takes some of {",".join(contract.SPLITS)}, train and '
                          f'validation among them; got {",".join(_SPLITS.value)}.')
   out = pathlib.Path(_OUT.value)
   try:

@@ -17,10 +17,11 @@ from absl import app
 from absl import flags
 import keras
 
+from fer_common import contract
+from fer_common import files
+from trainer import callbacks
 from trainer import data
-from trainer import preprocessing
 from trainer import reports
-from trainer import run_dir
 
 FLAGS = flags.FLAGS
 
@@ -32,7 +33,7 @@ def define_flags() -> None:
                     'mirrored image.')
   flags.DEFINE_integer('shift_tta', 0, 'Also average each member over the image shifted '
                        'this many pixels up, down, left and right (edges mirrored); 0: '
-                       'off.', lower_bound=0, upper_bound=preprocessing.IMAGE_SHAPE[0] // 4)
+                       'off.', lower_bound=0, upper_bound=contract.IMAGE_SHAPE[0] // 4)
   flags.DEFINE_string('run_dir', None, 'Output run dir.')
   flags.DEFINE_string('dataset', None, 'fer_emotions config; default: the members\' '
                       '(they must agree).')
@@ -45,31 +46,31 @@ class EnsembleError(ValueError):
   """The members cannot be combined; the message says which and why."""
 
 
-def read_members(paths: list[str]) -> list[run_dir.RunDir]:
+def read_members(paths: list[str]) -> list[contract.RunDir]:
   """The members' run dirs, checked to be finished runs of one dataset and preprocessing.
 
   Raises:
     EnsembleError: naming the member that is unfinished or disagrees with the first.
   """
-  members = [run_dir.RunDir(pathlib.Path(path)) for path in paths]
+  members = [contract.RunDir(pathlib.Path(path)) for path in paths]
   for member in members:
     for needed in (member.flags, member.inference_model, member.preprocessing):
       if not needed.is_file():
         raise EnsembleError(f'{needed} is missing: {member.root} is not a finished '
                             'trainer run or ensemble.')
   first = members[0]
-  reference = (member_dataset(first), preprocessing.read(first.preprocessing))
+  reference = (member_dataset(first), contract.read_preprocessing(first.preprocessing))
   for member in members[1:]:
-    if (member_dataset(member), preprocessing.read(member.preprocessing)) != reference:
+    if (member_dataset(member), contract.read_preprocessing(member.preprocessing)) != reference:
       raise EnsembleError(f'{member.root} was trained on another dataset or '
                           f'preprocessing than {first.root}; ensemble runs of one '
                           'dataset only.')
   return members
 
 
-def member_dataset(member: run_dir.RunDir) -> str:
+def member_dataset(member: contract.RunDir) -> str:
   """The fer_emotions config a run was trained on."""
-  return run_dir.parse_flags(member.flags.read_text())['dataset']
+  return contract.read_flags(member.flags)['dataset']
 
 
 # Where each shifted view's window starts in the padded image, in units of the shift
@@ -79,7 +80,7 @@ SHIFT_DIRECTIONS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 def shifted_views(image: keras.KerasTensor, pixels: int) -> list[keras.KerasTensor]:
   """`image` moved `pixels` down, up, right and left, the uncovered edge mirrored in."""
-  height, width = preprocessing.IMAGE_SHAPE[:2]
+  height, width = contract.IMAGE_SHAPE[:2]
   padded = keras.ops.pad(image, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)),
                          mode='symmetric')
   starts = ((pixels * (1 + rows), pixels * (1 + columns))
@@ -102,7 +103,7 @@ def build_ensemble(models: list[keras.Model], flip_tta: bool,
     shift_tta: also feed each model the image shifted this many pixels each way
       (`shifted_views`); 0: no shifted views.
   """
-  image = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
+  image = keras.Input(contract.IMAGE_SHAPE, name='image')
   views = [image] + (shifted_views(image, shift_tta) if shift_tta else [])
   if flip_tta:
     views += [keras.ops.flip(view, axis=2) for view in views]
@@ -132,12 +133,12 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
   Raises:
     EnsembleError: a member is unfinished or disagrees, or `out_dir` is taken.
   """
-  out = run_dir.RunDir(pathlib.Path(out_dir))
+  out = contract.RunDir(pathlib.Path(out_dir))
   if out.inference_model.exists():
     raise EnsembleError(f'{out.inference_model} exists: choose another --run_dir or '
                         'delete it.')
   runs = read_members(members)
-  first_flags = run_dir.parse_flags(runs[0].flags.read_text())
+  first_flags = contract.read_flags(runs[0].flags)
   dataset = dataset or first_flags['dataset']
   if dataset != first_flags['dataset']:
     raise EnsembleError(f'--dataset={dataset}, but the members were trained on '
@@ -147,15 +148,12 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
   model = build_ensemble(
       [keras.models.load_model(run.inference_model, compile=False) for run in runs],
       flip_tta, shift_tta)
-  out.make()
-  resolved = {'members': ','.join(members), 'flip_tta': str(flip_tta).lower(),
-              'shift_tta': shift_tta,
+  resolved = {'members': ','.join(members), 'flip_tta': flip_tta, 'shift_tta': shift_tta,
               'run_dir': out_dir, 'dataset': dataset, 'data_dir': data_dir,
               'batch_size': batch_size}
-  out.flags.write_text(''.join(f'--{name}={value}\n' for name, value in
-                               sorted(resolved.items()) if value is not None))
-  out.preprocessing.write_text(runs[0].preprocessing.read_text())
-  model.save(out.inference_model)
+  files.write_text(out.flags, contract.flags_text(resolved))
+  files.write_text(out.preprocessing, runs[0].preprocessing.read_text())
+  callbacks.save_model(model, out.inference_model)
   splits = data.evaluation_pipelines(builder, batch_size, None)
   return reports.write_all(model, splits, data.class_names(builder), out.history, None,
                            out.reports)

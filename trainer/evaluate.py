@@ -13,24 +13,27 @@ from absl import app
 from absl import flags
 import keras
 
+from fer_common import contract
 from trainer import augment
 from trainer import data
 from trainer import dead_relus
 from trainer import flags_def
 from trainer import reports
 from trainer import recipe
-from trainer import run_dir
+from trainer.config import TrainConfig
 
 FLAGS = flags.FLAGS
 
 
-def evaluate(run: run_dir.RunDir) -> dict:
-  """Evaluates `run`'s inference model on every split and writes its reports."""
-  dataset = data.builder(FLAGS.dataset, FLAGS.data_dir)
+def evaluate(config: TrainConfig) -> dict:
+  """Evaluates the inference model of `config`'s run on every split and writes its
+  reports."""
+  run = config.run
+  dataset = data.builder(config.dataset, config.data_dir)
   class_names = data.class_names(dataset)
-  splits = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
+  splits = data.evaluation_pipelines(dataset, config.batch_size, config.eval_limit)
   model = keras.models.load_model(run.inference_model, compile=False)
-  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
+  augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed)
   return reports.write_all(model, splits, class_names, run.history,
                            reports.augmented_batch(augmenter, splits['train']), run.reports)
 
@@ -38,16 +41,16 @@ def evaluate(run: run_dir.RunDir) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  run = run_dir.RunDir(pathlib.Path(FLAGS.run_dir))
-  for needed in (run.flags, run.inference_model):
-    if not needed.exists():
-      sys.exit(f'error: {needed} is missing: {run.root} is no finished trainer run.')
-  if 'members' in run_dir.parse_flags(run.flags.read_text()):
+  run = contract.RunDir(pathlib.Path(FLAGS.run_dir))
+  reason = run.unfinished_reason()
+  if reason:
+    sys.exit(f'error: {reason}: {run.root} is no finished trainer run.')
+  if 'members' in contract.read_flags(run.flags):
     sys.exit(f'error: {run.root} is an ensemble (python -m trainer.ensemble wrote it, with '
              'its reports); delete it and run that command again to re-evaluate.')
   FLAGS(['evaluate', f'--flagfile={run.flags}', f'--run_dir={run.root}'])
   try:
-    results = evaluate(run)
+    results = evaluate(TrainConfig.from_flags(FLAGS))
   except data.DatasetNotBuiltError as e:
     sys.exit(f'error: {e}')
   print(f"Wrote {run.reports}: test accuracy {results['test']['accuracy']:.4f}, "

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from trainer import preprocessing
+from fer_common import contract
 
 DEFAULT_FILTERS = (32, 64, 128, 256, 512)
 
@@ -33,7 +33,7 @@ def build_fernet(
     An uncompiled Keras model named 'fernet', outputs class probabilities (float32).
   """
   dtype = dtype_policy and keras.DTypePolicy(dtype_policy)
-  inputs = keras.Input(preprocessing.IMAGE_SHAPE, name='image')
+  inputs = keras.Input(contract.IMAGE_SHAPE, name='image')
   x = inputs
   for block, width in enumerate(filters, start=1):
     for conv in (1, 2):

@@ -1,10 +1,10 @@
-"""The run directory layout (the trainer's output and the exporter's input) and the
-flags saved in it."""
-
-import dataclasses
-import pathlib
+"""Starting and resuming a run in its run dir (the layout itself is
+fer_common.contract.RunDir): which flag changes a resume accepts, and what a kill left."""
 
 from absl import flags
+
+from fer_common import contract
+from fer_common import files
 
 # Flags that say where a run and its dataset are, not what is trained.
 LOCATION_FLAGS = frozenset({'run_dir', 'data_dir'})
@@ -19,87 +19,37 @@ class RunDirMismatchError(ValueError):
   """The run dir holds a run started with different flags."""
 
 
-@dataclasses.dataclass(frozen=True)
-class RunDir:
-  """Paths inside one run directory."""
+def start(run: contract.RunDir, current_flags: dict[str, str], defaults: dict[str, str],
+          machine_line: str, log=print) -> bool:
+  """Prepares `run` for training with `current_flags`.
 
-  root: pathlib.Path
-
-  @property
-  def flags(self) -> pathlib.Path:
-    return self.root / 'flags.txt'
-
-  @property
-  def machine(self) -> pathlib.Path:
-    return self.root / 'machine.txt'
-
-  @property
-  def backup(self) -> pathlib.Path:
-    return self.root / 'backup'
-
-  @property
-  def best(self) -> pathlib.Path:
-    return self.root / 'checkpoints' / 'best.keras'
-
-  @property
-  def inference_model(self) -> pathlib.Path:
-    return self.root / 'inference.keras'
-
-  @property
-  def preprocessing(self) -> pathlib.Path:
-    return self.root / 'preprocessing.json'
-
-  @property
-  def history(self) -> pathlib.Path:
-    return self.root / 'history.csv'
-
-  @property
-  def tensorboard(self) -> pathlib.Path:
-    return self.root / 'tensorboard'
-
-  @property
-  def reports(self) -> pathlib.Path:
-    return self.root / 'reports'
-
-  def make(self) -> None:
-    """Creates the folders."""
-    for folder in (self.root, self.best.parent, self.reports):
-      folder.mkdir(parents=True, exist_ok=True)
-
-
-def start(run: RunDir, current_flags: str, defaults: dict[str, str],
-          machine_line: str) -> bool:
-  """Prepares `run` for training with `current_flags` (a flags.txt text).
-
-  Returns False, touching nothing, if the run dir holds a finished run; else creates its
-  folders, saves the flags, appends `machine_line` to machine.txt (one line per (re)start:
-  epoch times depend on it) and returns True.
+  Returns False, touching nothing, if the run dir holds a finished run (every final file
+  present and readable); else removes what a killed run left half-written, creates the
+  folders, saves the flags, appends `machine_line` to machine.txt (one line per
+  (re)start: epoch times depend on it) and returns True.
 
   Raises:
     RunDirMismatchError: the run dir holds a run started with other flags
       (`check_resumable` with `defaults`).
   """
   if run.flags.exists():
-    check_resumable(run.flags.read_text(), current_flags, defaults)
-  if run.inference_model.exists():
-    return False
-  run.make()
-  run.flags.write_text(current_flags)
-  with run.machine.open('a') as log:
-    log.write(machine_line + '\n')
+    check_resumable(contract.read_flags(run.flags), current_flags, defaults)
+    if run.unfinished_reason() is None:
+      return False
+  for folder in (run.root, run.best.parent, run.reports):
+    for left in files.clean_leftovers(folder):
+      log(f'Removed {left}, a file that a kill interrupted.')
+    folder.mkdir(parents=True, exist_ok=True)
+  files.write_text(run.flags, contract.flags_text(current_flags))
+  with run.machine.open('a') as machine_log:
+    machine_log.write(machine_line + '\n')
   return True
 
 
-def serialize_flags(module) -> str:
-  """The flags defined by `module`, one `--name=value` a line (a valid --flagfile)."""
-  lines = [flag.serialize() for flag in flags.FLAGS.get_flags_for_module(module)]
-  return '\n'.join(sorted(line for line in lines if line)) + '\n'
-
-
-def parse_flags(text: str) -> dict[str, str]:
-  """A flags.txt's `--name=value` lines as {name: value}."""
-  pairs = (line.lstrip('-').partition('=') for line in text.splitlines() if line.strip())
-  return {name: value for name, _, value in pairs}
+def current_flags(module) -> dict[str, str]:
+  """{name: value} of the flags defined by `module`, as flags.txt records them."""
+  return contract.parse_flag_lines(
+      flag.serialize() for flag in flags.FLAGS.get_flags_for_module(module))
 
 
 def differing_flags(old: dict[str, str], new: dict[str, str],
@@ -114,12 +64,11 @@ def differing_flags(old: dict[str, str], new: dict[str, str],
           if name not in ignore and old.get(name) != new.get(name)}
 
 
-def check_resumable(saved: str, current: str, defaults: dict[str, str] | None = None
-                    ) -> None:
+def check_resumable(saved: dict[str, str], current: dict[str, str],
+                    defaults: dict[str, str] | None = None) -> None:
   """Raises RunDirMismatchError if `saved` and `current` flags differ beyond
   RESUMABLE_CHANGES, naming each differing flag (`differing_flags` with `defaults`)."""
-  differing = differing_flags(parse_flags(saved), parse_flags(current), defaults,
-                              RESUMABLE_CHANGES)
+  differing = differing_flags(saved, current, defaults, RESUMABLE_CHANGES)
   if differing:
     details = ', '.join(f'--{name} was {was!r}, now {now!r}'
                         for name, (was, now) in differing.items())

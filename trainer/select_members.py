@@ -23,11 +23,10 @@ from absl import flags
 import keras
 import numpy as np
 
+from fer_common import contract
 from trainer import data
 from trainer import ensemble
-from trainer import preprocessing
 from trainer import reports
-from trainer import run_dir
 
 FLAGS = flags.FLAGS
 
@@ -39,7 +38,7 @@ def define_flags() -> None:
   flags.DEFINE_integer('top', 5, 'Combinations listed per size.', lower_bound=1)
   flags.DEFINE_integer('shift_tta', 0, 'Also average each candidate over the image '
                        'shifted this many pixels each way, as trainer.ensemble does; 0: '
-                       'off.', lower_bound=0, upper_bound=preprocessing.IMAGE_SHAPE[0] // 4)
+                       'off.', lower_bound=0, upper_bound=contract.IMAGE_SHAPE[0] // 4)
   flags.DEFINE_string('out', None, 'Also write the table to this markdown file.')
   flags.DEFINE_integer('batch_size', 256, 'Evaluation batch size.')
   flags.mark_flags_as_required(['candidates'])
@@ -56,7 +55,7 @@ def validation_probabilities(candidates: list[str], batch_size: int, shift_tta: 
     ensemble.EnsembleError: a candidate is unfinished or from another dataset.
   """
   runs = ensemble.read_members(candidates)
-  first_flags = run_dir.parse_flags(runs[0].flags.read_text())
+  first_flags = contract.read_flags(runs[0].flags)
   builder = data.builder(first_flags['dataset'], first_flags.get('data_dir') or None)
   validation = data.pipeline(builder, 'validation', batch_size, training=False)
   probabilities, labels = {}, None

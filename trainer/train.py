@@ -13,7 +13,8 @@ from absl import flags
 from absl import logging
 import keras
 
-from edge import machine
+from fer_common import machine
+from fer_common.contract import RunDir
 from trainer import augment
 from trainer import callbacks
 from trainer import data
@@ -24,65 +25,70 @@ from trainer import flags_def
 from trainer import recipe
 from trainer import reports
 from trainer import run_dir
+from trainer.config import ConfigError
+from trainer.config import TrainConfig
 
 FLAGS = flags.FLAGS
 
 
-def train() -> dict | None:
-  """Runs training as the flags say; returns the test metrics (None off the chief)."""
+def train(config: TrainConfig) -> dict | None:
+  """Runs training as `config` says; returns the test metrics (None off the chief or
+  for a run that had already finished)."""
   chief = devices.is_chief()
-  root = pathlib.Path(FLAGS.run_dir)
-  run = run_dir.RunDir(root if chief else root / 'workers' / str(devices.worker_index()))
+  root = pathlib.Path(config.run_dir)
+  run = RunDir(root if chief else root / 'workers' / str(devices.worker_index()))
   started = run_dir.start(
-      run, run_dir.serialize_flags(flags_def), flags_def.default_values(),
+      run, run_dir.current_flags(flags_def), flags_def.default_values(),
       f'{datetime.datetime.now().isoformat(timespec="seconds")} {machine.describe()}')
   if not started:
     print(f'{run.root} holds a finished run; its reports are in {run.reports}. '
           f'Re-evaluate with: python -m trainer.evaluate --run_dir={run.root}')
     return None
 
-  keras.utils.set_random_seed(FLAGS.seed)
-  policy = devices.set_precision(FLAGS.precision)
-  strategy = devices.make_strategy(FLAGS.distribution)
+  keras.utils.set_random_seed(config.seed)
+  policy = devices.set_precision(config.precision)
+  strategy = devices.make_strategy(config.distribution)
   logging.info('Precision %s, strategy %s with %d replica(s).', policy,
                type(strategy).__name__, strategy.num_replicas_in_sync)
 
-  dataset = data.builder(FLAGS.dataset, FLAGS.data_dir)
+  dataset = data.builder(config.dataset, config.data_dir)
   class_names = data.class_names(dataset)
-  augmenter = augment.build_augmenter(recipe.augment_config(FLAGS), seed=FLAGS.seed)
-  in_dataset = FLAGS.augment_on == 'dataset'
-  targets = distill.teacher_targets(FLAGS.teacher, dataset, FLAGS.dataset,
-                                    FLAGS.teacher_weight) if FLAGS.teacher else None
+  augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed)
+  in_dataset = config.augment_on == 'dataset'
+  targets = distill.teacher_targets(config.teacher, dataset, config.dataset,
+                                    config.teacher_weight) if config.teacher else None
   train_data = data.pipeline(
-      dataset, FLAGS.train_split, FLAGS.batch_size, training=True, seed=FLAGS.seed,
-      shuffle_buffer=FLAGS.shuffle_buffer,
+      dataset, config.train_split, config.batch_size, training=True, seed=config.seed,
+      shuffle_buffer=config.shuffle_buffer,
       augment=(lambda x: augmenter(x, training=True)) if in_dataset else None,
-      mix=augment.build_mixup(FLAGS.mixup, seed=FLAGS.seed) if FLAGS.mixup else None,
+      mix=augment.build_mixup(config.mixup, seed=config.seed) if config.mixup else None,
       targets=targets)
-  evaluation = data.evaluation_pipelines(dataset, FLAGS.batch_size, FLAGS.eval_limit)
-  steps_per_epoch = FLAGS.steps_per_epoch or (
-      dataset.info.splits[FLAGS.train_split].num_examples // FLAGS.batch_size)
+  evaluation = data.evaluation_pipelines(dataset, config.batch_size, config.eval_limit)
+  steps_per_epoch = config.steps_per_epoch or (
+      dataset.info.splits[config.train_split].num_examples // config.batch_size)
 
   with strategy.scope():
-    fernet = recipe.build_fernet(len(class_names), FLAGS)
-    if FLAGS.init_from:
-      recipe.load_initial_weights(fernet, FLAGS.init_from)
+    fernet = recipe.build_fernet(len(class_names), config)
+    if config.init_from:
+      recipe.load_initial_weights(fernet, config.init_from)
     training_model = fernet if in_dataset else recipe.with_augmentation(fernet, augmenter)
-    recipe.compile_for_training(training_model, steps_per_epoch, FLAGS)
+    recipe.compile_for_training(training_model, steps_per_epoch, config)
   interactive = sys.stdout.isatty()  # else a log file: one line per epoch + ProgressLog
-  callback_list, nan_guard = callbacks.build(
-      run, chief=chief, reduce_lr_patience=FLAGS.reduce_lr_patience,
-      reduce_lr_factor=FLAGS.reduce_lr_factor, min_learning_rate=FLAGS.min_learning_rate,
-      early_stopping_patience=FLAGS.early_stopping_patience,
-      progress_batch_size=None if interactive else FLAGS.batch_size,
-      keep_best=recipe.validation_held_out(FLAGS))
+  callback_list, nan_guard, backup = callbacks.build(
+      run, chief=chief, reduce_lr_patience=config.reduce_lr_patience,
+      reduce_lr_factor=config.reduce_lr_factor, min_learning_rate=config.min_learning_rate,
+      early_stopping_patience=config.early_stopping_patience,
+      progress_batch_size=None if interactive else config.batch_size,
+      keep_best=config.validation_held_out)
   training_model.fit(
-      train_data, validation_data=evaluation['validation'], epochs=FLAGS.epochs,
+      train_data, validation_data=evaluation['validation'], epochs=config.epochs,
       steps_per_epoch=steps_per_epoch, callbacks=callback_list,
       verbose=1 if interactive else 2)
   nan_guard.check()
 
-  inference = recipe.save_inference_model(run, training_model, fernet, class_names, FLAGS)
+  inference = recipe.save_inference_model(run, training_model, fernet, class_names,
+                                          config)
+  backup.delete()  # only now: everything it protected is on disk
   if not chief:
     return None
   results = reports.write_all(
@@ -100,10 +106,10 @@ def train() -> dict | None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  recipe.check_flags(FLAGS)
-  recipe.check_init_from(FLAGS)
   try:
-    train()
-  except (data.DatasetNotBuiltError, run_dir.RunDirMismatchError,
+    config = TrainConfig.from_flags(FLAGS)
+    recipe.check_init_from(config)
+    train(config)
+  except (ConfigError, data.DatasetNotBuiltError, run_dir.RunDirMismatchError,
           callbacks.TrainingDivergedError, ValueError) as e:
     sys.exit(f'error: {e}')

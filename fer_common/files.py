@@ -1,0 +1,101 @@
+"""Files that appear whole or not at all, and folders a stage may delete because it made
+them.
+
+A kill at any moment leaves either the old file or the new one, never a truncated one:
+the bytes go to a temporary name in the same folder, are flushed to disk, and are renamed
+over the target (a rename within one file system is atomic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+# Prefix of every temporary name used here; `clean_leftovers` finds what a kill left.
+TEMP_PREFIX = '.partial-'
+
+
+def _fsync_dir(folder: pathlib.Path) -> None:
+  fd = os.open(folder, os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def replaced(path: str | os.PathLike, suffix: str = '') -> Iterator[pathlib.Path]:
+  """Yields a temporary path beside `path`; when the block ends without an error, the
+  file written there is flushed to disk and renamed to `path`, else it is removed.
+
+  suffix: the temporary name's ending, for writers that choose a format by it
+    (Keras: '.keras', '.weights.h5').
+  """
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, temp = tempfile.mkstemp(prefix=f'{TEMP_PREFIX}{path.name}.', suffix=suffix,
+                              dir=path.parent)
+  os.close(fd)
+  temp = pathlib.Path(temp)
+  try:
+    yield temp
+    with open(temp, 'rb+') as f:
+      os.fsync(f.fileno())
+    os.chmod(temp, 0o644)
+    os.replace(temp, path)
+    _fsync_dir(path.parent)
+  finally:
+    temp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+  """Writes `data` to `path`, whole or not at all."""
+  with replaced(path) as temp:
+    temp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+  """Writes `text` to `path`, whole or not at all."""
+  write_bytes(path, text.encode())
+
+
+def temp_folder(beside: pathlib.Path) -> pathlib.Path:
+  """A new, empty folder beside `beside` (same file system, so it can be renamed to it),
+  named so that `clean_leftovers` finds it; readable by all, like any other folder."""
+  beside.parent.mkdir(parents=True, exist_ok=True)
+  folder = pathlib.Path(tempfile.mkdtemp(prefix=f'{TEMP_PREFIX}{beside.name}.',
+                                         dir=beside.parent))
+  folder.chmod(0o755)
+  return folder
+
+
+def clean_leftovers(folder: str | os.PathLike, name: str = '') -> list[pathlib.Path]:
+  """Removes what a killed writer left in `folder` (temporary files and folders named
+  with TEMP_PREFIX, and with `name` after it if given) and returns their paths."""
+  folder = pathlib.Path(folder)
+  if not folder.is_dir():
+    return []
+  removed = []
+  for leftover in sorted(folder.glob(f'{TEMP_PREFIX}{name}*')):
+    if leftover.is_dir():
+      shutil.rmtree(leftover, ignore_errors=True)
+    else:
+      leftover.unlink(missing_ok=True)
+    removed.append(leftover)
+  return removed
+
+
+def replace_folder(staging: pathlib.Path, out: pathlib.Path) -> None:
+  """Puts the finished folder `staging` where `out` is; an earlier `out` is moved aside
+  first and deleted only once `staging` has taken its place."""
+  old = None
+  if out.exists():
+    old = temp_folder(out)
+    out.rename(old / out.name)
+  staging.rename(out)
+  if old:
+    shutil.rmtree(old)
