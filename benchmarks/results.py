@@ -1,11 +1,12 @@
-"""Writes RESULTS.md from finished run dirs and the shipped export report.
+"""Writes docs/results/runs.md, the per-run detail behind RESULTS.md, from finished run
+dirs and the shipped export report.
 
   python benchmarks/results.py --runs=runs/fernet[,runs/seed_improved,...] \
-      [--ensembles=runs/<ensemble>,...] --export_report=models/report.json [--out=RESULTS.md]
+      [--ensembles=runs/<ensemble>,...] --export_report=models/report.json
 
-Every number in RESULTS.md comes from the files this script reads; it copies each run's
-confusion matrix and curves to docs/results/<run>/ and plots accuracy vs. training time
-from the runs' TensorBoard logs.
+Every number in it comes from the files this script reads; it copies each run's confusion
+matrix and curves to docs/results/<run>/ and plots accuracy vs. training time from the
+runs' TensorBoard logs.
 """
 
 import json
@@ -22,19 +23,23 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from fer_common import contract
+from fer_common import files
 from trainer import ensemble
 from trainer import flags_def
+from trainer import reports
 from trainer import run_dir
 
-_RUNS = flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
-_ENSEMBLES = flags.DEFINE_list('ensembles', [], 'Run dirs written by python -m '
-                               'trainer.ensemble.')
-_EXPORT_REPORT = flags.DEFINE_string('export_report', 'models/report.json',
-                                     'report.json of the shipped export.')
-_OUT = flags.DEFINE_string('out', 'RESULTS.md', 'Where to write.')
-_NOTES = flags.DEFINE_string('notes', 'docs/results_notes.md', 'Hand-written analysis '
-                             'appended as it is (its numbers cite their own commands).')
+FLAGS = flags.FLAGS
 _ASSETS = pathlib.Path('docs/results')
+
+
+def define_flags() -> None:
+  """Defines the command-line flags of the results script."""
+  flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
+  flags.DEFINE_list('ensembles', [], 'Run dirs written by python -m trainer.ensemble.')
+  flags.DEFINE_string('export_report', 'models/report.json',
+                      'report.json of the shipped export.')
+  flags.DEFINE_string('out', str(_ASSETS / 'runs.md'), 'Where to write.')
 
 # The reference study (its paper's numbers, not measured here).
 STUDY = [
@@ -161,17 +166,16 @@ def ensemble_row(run: pathlib.Path, minutes: float | None) -> str:
 
 def main(argv):
   del argv
-  runs = [pathlib.Path(r) for r in _RUNS.value]
+  runs = [pathlib.Path(r) for r in FLAGS.runs]
   lines = ['# Results', '',
-           'Written by `python benchmarks/results.py --runs=' + ','.join(_RUNS.value) +
-           (' --ensembles=' + ','.join(_ENSEMBLES.value) if _ENSEMBLES.value else '') +
-           f' --export_report={_EXPORT_REPORT.value}` from the run dirs\' '
+           'Written by `python benchmarks/results.py --runs=' + ','.join(FLAGS.runs) +
+           (' --ensembles=' + ','.join(FLAGS.ensembles) if FLAGS.ensembles else '') +
+           f' --export_report={FLAGS.export_report}` from the run dirs\' '
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
-           'by `python -m trainer --flagfile=configs/<run>.cfg` (ablations: '
-           '`configs/ablations/<run>.cfg`; refits: `configs/refit/<run>.cfg`, whose '
-           'minutes are the fine-tuning\'s alone; long runs on a GPU: `python -m '
-           'trainer.array_fit` with `configs/long/<run>.cfg`, README "Training on a GPU '
-           'machine without TensorFlow") on the machine its `machine.txt` names (below).',
+           'by `python -m trainer --flagfile=configs/<folder>/<run>.cfg` (`shipped/`, '
+           '`study/` or `experiments/`; fine-tuning runs count the fine-tuning\'s '
+           'minutes alone; long runs on a GPU: `python -m trainer.array_fit`, README '
+           '"Training on a GPU") on the machine its `machine.txt` names (below).',
            '',
            '## Accuracy (%) against the study', '',
            '| model | epochs | minutes | train | validation | test | test, flip-TTA '
@@ -213,8 +217,7 @@ def main(argv):
   ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), fontsize=7, ncol=2)
   fig.tight_layout()
   _ASSETS.mkdir(parents=True, exist_ok=True)
-  fig.savefig(_ASSETS / 'accuracy_vs_time.png', dpi=100)
-  plt.close(fig)
+  reports.save_figure(fig, _ASSETS / 'accuracy_vs_time.png')
   lines += ['', 'Losses are plain cross-entropy on the un-augmented split (no label '
             'smoothing). flip-TTA averages the probabilities of each test image and its '
             f'mirror image.{NOT_HELD_OUT}: trained on the validation split too '
@@ -225,8 +228,8 @@ def main(argv):
             'The plot shows the runs trained from scratch with the validation split held '
             'out (no `--init_from`, no `--train_split=train+validation`), where '
             'TensorBoard logs time them.', '',
-            '![accuracy vs time](docs/results/accuracy_vs_time.png)', *ablations, '']
-  ensembles = [pathlib.Path(r) for r in _ENSEMBLES.value]
+            '![accuracy vs time](accuracy_vs_time.png)', *ablations, '']
+  ensembles = [pathlib.Path(r) for r in FLAGS.ensembles]
   if ensembles:
     lines += ['## Ensembles and test-time views inside the model', '',
               'Made by `python -m trainer.ensemble --members=... [--flip_tta] '
@@ -249,19 +252,17 @@ def main(argv):
     for png, title in (('confusion_matrix.png', 'confusion matrix'), ('curves.png', 'curves')):
       if (run / 'reports' / png).exists():  # an ensemble has no curves
         shutil.copy(run / 'reports' / png, assets / png)
-        lines += [f'![{title}](docs/results/{run.name}/{png})', '']
-  report = pathlib.Path(_EXPORT_REPORT.value)
+        lines += [f'![{title}]({run.name}/{png})', '']
+  report = pathlib.Path(FLAGS.export_report)
   if report.exists():
     markdown = report.with_suffix('.md').read_text().split('\n', 1)[1]
     lines += ['## TFLite variants (the shipped export)', '',
               f'From `{report.with_suffix(".md")}` (`python -m export`):', '',
               markdown.replace('\n## ', '\n### ')]
-  notes = pathlib.Path(_NOTES.value)
-  if notes.exists():
-    lines += ['', notes.read_text()]
-  pathlib.Path(_OUT.value).write_text('\n'.join(lines).rstrip() + '\n')
-  print(f'Wrote {_OUT.value}')
+  files.write_text(FLAGS.out, '\n'.join(lines).rstrip() + '\n')
+  print(f'Wrote {FLAGS.out}')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -8,6 +8,7 @@ import pathlib
 import cv2
 import numpy as np
 
+from edge import faces as faces_lib
 from edge import sidecar as sidecar_lib
 from edge.faces import Box
 from edge.faces import FaceDetector
@@ -24,7 +25,8 @@ class Face:
   probabilities: dict[str, float]
 
   def as_dict(self) -> dict:
-    return {'box': self.box.as_list(), 'label': self.label,
+    return {'box': self.box.as_list(), 'roll': self.box.roll,
+            'found_by': self.box.found_by, 'label': self.label,
             'probabilities': self.probabilities}
 
 
@@ -60,11 +62,11 @@ class FaceClassifier:
     return self.sidecar.labels[int(np.argmax(probabilities))], named
 
   def classify(self, gray: np.ndarray) -> list[Face]:
-    """Every detected face of a 2-D uint8 grayscale image, classified."""
+    """Every detected face of a 2-D uint8 grayscale image, cut out upright and framed
+    like the training faces (faces.crop), classified."""
     faces = []
     for box in self.detector.detect(gray):
-      crop = gray[box.y:box.y + box.height, box.x:box.x + box.width]
-      label, probabilities = self.classify_face(crop)
+      label, probabilities = self.classify_face(faces_lib.crop(gray, box))
       faces.append(Face(box, label, probabilities))
     return faces
 

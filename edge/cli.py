@@ -11,12 +11,14 @@ import sys
 import cv2
 import numpy as np
 
+from edge import faces as faces_lib
 from edge import images
 from edge import sidecar as sidecar_lib
 from fer_common import timing
 from edge import video as video_lib
 from edge.classifier import FaceClassifier
 from edge.classifier import annotate
+from edge.faces import FaceFinder
 from edge.faces import HaarFaceDetector
 from edge.faces import WholeImage
 from edge.litert_model import ModelError
@@ -36,30 +38,41 @@ def default_model() -> pathlib.Path:
   return MODEL_DIRS[0] / DEFAULT_MODEL
 
 
-def make_classifier(args) -> FaceClassifier:
+def make_finder(args, still: bool):
+  """The face finder the flags ask for: for still images every retry (rotated copies,
+  a border, the whole image), for video frames the single fast pass."""
+  if getattr(args, 'no_detect', False):
+    return WholeImage()
+  haar = HaarFaceDetector(detect_width=args.detect_width)
+  if still:
+    return FaceFinder(haar)
+  return FaceFinder(haar, rolls=(), pad=0, whole_image_max_side=0)
+
+
+def make_classifier(args, still: bool) -> FaceClassifier:
   """The classifier the flags ask for."""
-  detector = WholeImage() if getattr(args, 'no_detect', False) else HaarFaceDetector(
-      detect_width=args.detect_width)
-  return FaceClassifier(args.model, detector, num_threads=args.threads)
+  return FaceClassifier(args.model, make_finder(args, still), num_threads=args.threads)
 
 
 def classify(args) -> int:
   """Prints one JSON object per image; returns 1 if any image failed."""
-  classifier = make_classifier(args)
+  classifier = make_classifier(args, still=True)
   if args.annotate:
     pathlib.Path(args.annotate).mkdir(parents=True, exist_ok=True)
   failed = 0
   for path in images.expand(args.paths):
     record = {'file': str(path), 'faces': [], 'error': None}
     try:
-      bgr = images.read_bgr(path)
-      faces = classifier.classify(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+      # Colour only where annotated copies are written: gray needs a third of the memory.
+      image = images.read(path, color=bool(args.annotate))
+      gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if args.annotate else image
+      faces = classifier.classify(gray)
       record['faces'] = [face.as_dict() for face in faces]
       if not faces:
         record['error'] = 'no face found (use --no-detect for already cropped faces)'
       if args.annotate:
         cv2.imwrite(str(pathlib.Path(args.annotate) / f'{path.stem}.png'),
-                    annotate(bgr, faces))
+                    annotate(image, faces))
     except images.ImageError as e:
       record['error'] = str(e)
     failed += record['error'] is not None
@@ -82,10 +95,9 @@ def _time(function, runs: int) -> dict[str, float]:
 def bench(args) -> int:
   """Prints latency of the model alone and of detect+classify on one frame, as JSON."""
   cv2.setNumThreads(args.threads)
-  classifier = FaceClassifier(args.model, HaarFaceDetector(detect_width=args.detect_width),
-                              num_threads=args.threads)
+  classifier = make_classifier(args, still=False)
   if args.image:
-    frame = cv2.cvtColor(images.read_bgr(pathlib.Path(args.image)), cv2.COLOR_BGR2GRAY)
+    frame = images.read(pathlib.Path(args.image))
   else:
     frame = np.random.default_rng(0).integers(0, 256, (480, 640), dtype=np.uint8)
   face = np.full(classifier.sidecar.image_size, 128, np.uint8)
@@ -94,9 +106,7 @@ def bench(args) -> int:
     boxes = classifier.detector.detect(frame)
     # With no face in the frame, still classify one crop: the cost of a frame with a face.
     for box in boxes or [None]:
-      crop = face if box is None else frame[box.y:box.y + box.height,
-                                             box.x:box.x + box.width]
-      classifier.classify_face(crop)
+      classifier.classify_face(face if box is None else faces_lib.crop(frame, box))
 
   result = {
       'model': str(args.model), 'threads': args.threads,
@@ -111,7 +121,7 @@ def bench(args) -> int:
 
 def video(args) -> int:
   """Classifies every frame of a video or camera; prints FPS; returns 0 at its end."""
-  classifier = make_classifier(args)
+  classifier = make_classifier(args, still=False)
   return video_lib.run(classifier, args.source, output=args.output, show=args.show,
                        max_frames=args.max_frames)
 

@@ -42,23 +42,25 @@ def expand(paths: list[str]) -> list[pathlib.Path]:
   return result
 
 
-def _decode(image: Image.Image, path: pathlib.Path) -> Image.Image:
-  """`image` decoded as RGB, at most MAX_SIDE pixels on its longer side."""
+def _decode(image: Image.Image, path: pathlib.Path, mode: str) -> Image.Image:
+  """`image` decoded in `mode` ('L' or 'RGB'), at most MAX_SIDE pixels on its longer
+  side."""
   if image.format == 'JPEG':
-    image.draft('RGB', (MAX_SIDE, MAX_SIDE))  # the decoder skips what it need not make
+    image.draft(mode, (MAX_SIDE, MAX_SIDE))  # the decoder skips what it need not make
   width, height = image.size
   if width * height > MAX_DECODE_PIXELS:
     raise ImageError(f'{path}: {width}x{height} pixels (after what the decoder can '
                      f'skip) is more than the {MAX_DECODE_PIXELS / 1e6:.0f} Mpixel this '
                      'runner decodes; downscale it first')
-  rgb = ImageOps.exif_transpose(image).convert('RGB')
-  rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
-  return rgb
+  decoded = image.convert(mode)
+  ImageOps.exif_transpose(decoded, in_place=True)
+  decoded.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
+  return decoded
 
 
-def read_bgr(path: pathlib.Path) -> np.ndarray:
+def read(path: pathlib.Path, color: bool = False) -> np.ndarray:
   """Decodes an image file (EXIF orientation applied, at most MAX_SIDE pixels on its
-  longer side) to an 8-bit BGR array.
+  longer side) to an 8-bit grayscale array, or with `color` to an 8-bit BGR one.
 
   Raises:
     ImageError: naming the file and the problem.
@@ -68,7 +70,7 @@ def read_bgr(path: pathlib.Path) -> np.ndarray:
                      f'({", ".join(IMAGE_SUFFIXES)})')
   try:
     with Image.open(path) as image:
-      rgb = np.asarray(_decode(image, path))
+      pixels = np.asarray(_decode(image, path, 'RGB' if color else 'L'))
   except FileNotFoundError:
     raise ImageError(f'{path}: no such file') from None
   except UnidentifiedImageError:
@@ -77,4 +79,4 @@ def read_bgr(path: pathlib.Path) -> np.ndarray:
     if isinstance(e, ImageError):
       raise
     raise ImageError(f'{path}: corrupt image ({e})') from None
-  return np.ascontiguousarray(rgb[..., ::-1])
+  return np.ascontiguousarray(pixels[..., ::-1]) if color else pixels

@@ -3,50 +3,83 @@
   python -m fer_tfds.build --manual_dir=../shared/data [--config=fer5_ck] [--data_dir=...]
 
 Same result as `tfds build fer_tfds/fer_emotions --manual_dir=...`, but needs no
-apache_beam and exposes the builder's own options.
+apache_beam, exposes the builder's own options, checks the archives before TFDS starts
+and removes what an interrupted build left behind.
 """
+
+import shutil
+import sys
 
 from absl import app
 from absl import flags
+from etils import epath
 import tensorflow_datasets as tfds
 
+from fer_common import contract
 from fer_tfds import fer_emotions
 from fer_tfds.fer_emotions import archives
 
-_CONFIG_NAMES = [config.name for config in fer_emotions.Builder.BUILDER_CONFIGS]
+FLAGS = flags.FLAGS
 
-_MANUAL_DIR = flags.DEFINE_string(
-    'manual_dir', None, 'Folder holding fer2013.zip and ckplus.zip (or their extracted '
-    'folders fer2013/ and ckplus/).', required=True)
-_CONFIGS = flags.DEFINE_multi_enum(
-    'config', ['fer5_ck'], _CONFIG_NAMES, 'Config(s) to build; repeat the flag for several.')
-_DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).')
-_SKIP_CORRUPT = flags.DEFINE_bool(
-    'skip_corrupt_images', False, 'Skip and count undecodable images instead of failing.')
+
+def define_flags() -> None:
+  """Defines the command-line flags of the build."""
+  flags.DEFINE_string('manual_dir', None, 'Folder holding fer2013.zip and ckplus.zip (or '
+                      'their extracted folders fer2013/ and ckplus/).', required=True)
+  flags.DEFINE_multi_enum('config', [contract.DEFAULT_CONFIG], contract.DATASET_CONFIGS,
+                          'Config(s) to build; repeat the flag for several.')
+  flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: $TFDS_DATA_DIR or '
+                      '~/tensorflow_datasets).')
+  flags.DEFINE_bool('skip_corrupt_images', False, 'Skip and count undecodable images '
+                    'instead of failing.')
+
+
+def remove_interrupted(builder: tfds.core.DatasetBuilder) -> list[str]:
+  """Removes the `incomplete.*` folders that a killed build of `builder` left (TFDS
+  renames its folder only when every split is written) and returns them."""
+  parent = epath.Path(builder.data_dir).parent
+  if not parent.exists():
+    return []
+  removed = [str(p) for p in parent.glob('incomplete.*') if p.is_dir()]
+  for folder in removed:
+    shutil.rmtree(folder)
+  return removed
 
 
 def build(config: str, manual_dir: str, data_dir: str | None = None,
           skip_corrupt_images: bool = False) -> tfds.core.DatasetBuilder:
-  """Builds one config of fer_emotions (a no-op if it is already built) and returns it."""
+  """Builds one config of fer_emotions (a no-op if it is already built) and returns it.
+
+  Raises:
+    archives.ArchiveError: an archive the config needs is not in `manual_dir`; the
+      message names the paths searched.
+  """
   builder = fer_emotions.Builder(
       config=config, data_dir=data_dir, skip_corrupt_images=skip_corrupt_images)
+  if builder.is_prepared():
+    return builder
+  for spec in builder.archives_needed():
+    archives.locate(epath.Path(manual_dir), spec)
+  for folder in remove_interrupted(builder):
+    print(f'Removed {folder}, left by an interrupted build.')
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return builder
 
 
 def main(argv):
-  del argv
-  for config in _CONFIGS.value:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  for config in FLAGS.config:
     try:
-      builder = build(config, _MANUAL_DIR.value, _DATA_DIR.value, _SKIP_CORRUPT.value)
+      builder = build(config, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.skip_corrupt_images)
     except (archives.ArchiveError, archives.CorruptImageError) as e:
-      raise app.UsageError(str(e)) from None
+      sys.exit(f'error: {e}')
     print(f'{builder.info.full_name} ready in {builder.data_path}')
     for split, info in builder.info.splits.items():
       print(f'  {split:<10} {info.num_examples:>6} examples')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -1,10 +1,11 @@
 """Prints the per-split, per-class, per-source counts of a built fer_emotions config and
 writes a PNG grid of examples per class.
 
-  python -m fer_tfds.inspect [--config=fer5_ck] [--grid=reports/dataset_grid.png]
+  python -m fer_tfds.inspect [--config=fer5_ck] [--grid=docs/dataset_grid.png]
 """
 
 import collections
+import sys
 
 from absl import app
 from absl import flags
@@ -14,15 +15,20 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import tensorflow_datasets as tfds
 
-from fer_tfds import fer_emotions
-from fer_tfds.fer_emotions import splits
+from fer_common import contract
+from fer_common import files
+import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
 
-_CONFIG = flags.DEFINE_enum(
-    'config', 'fer5_ck', [c.name for c in fer_emotions.Builder.BUILDER_CONFIGS],
-    'Config to inspect (it must be built).')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
-_GRID = flags.DEFINE_string('grid', 'dataset_grid.png', 'Where to write the PNG grid.')
-_PER_CLASS = flags.DEFINE_integer('per_class', 8, 'Examples per class in the grid.')
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines the command-line flags of the inspection."""
+  flags.DEFINE_enum('config', contract.DEFAULT_CONFIG, contract.DATASET_CONFIGS,
+                    'Config to inspect (it must be built).')
+  flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
+  flags.DEFINE_string('grid', None, 'Also write a PNG grid of examples per class here.')
+  flags.DEFINE_integer('per_class', 8, 'Examples per class in the grid.', lower_bound=1)
 
 
 def count_table(builder: tfds.core.DatasetBuilder) -> str:
@@ -30,11 +36,11 @@ def count_table(builder: tfds.core.DatasetBuilder) -> str:
   info = builder.info
   classes, sources = info.features['label'].names, info.features['source'].names
   counts = collections.Counter()
-  for split in splits.SPLITS:
+  for split in contract.SPLITS:
     dataset = builder.as_dataset(split=split, decoders={'image': tfds.decode.SkipDecoding()})
     for example in tfds.as_numpy(dataset):
       counts[split, example['label'], example['source']] += 1
-  columns = [(split, s) for split in splits.SPLITS for s in range(len(sources))]
+  columns = [(split, s) for split in contract.SPLITS for s in range(len(sources))]
   header = '| class | ' + ' | '.join(f'{split} {sources[s]}' for split, s in columns) + ' |'
   rows = [header, '|---' * (len(columns) + 1) + '|']
   for label, name in enumerate(classes + ['total']):
@@ -63,25 +69,27 @@ def write_grid(builder: tfds.core.DatasetBuilder, path: str, per_class: int) -> 
         ax.imshow(picked[c][i], cmap='gray', vmin=0, vmax=255)
     axes[c][0].set_title(name, loc='left', fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  with files.replaced(path, suffix='.png') as temp:
+    fig.savefig(temp, dpi=100)
   plt.close(fig)
 
 
 def main(argv):
-  del argv
-  builder = tfds.builder(f'fer_emotions/{_CONFIG.value}', data_dir=_DATA_DIR.value)
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  builder = tfds.builder(f'{contract.DATASET}/{FLAGS.config}', data_dir=FLAGS.data_dir)
   if not builder.is_prepared():
-    raise app.UsageError(
-        f'fer_emotions/{_CONFIG.value} is not built in {builder.data_dir}; build it with '
-        f'python -m fer_tfds.build --manual_dir=<dir with the Kaggle zips> '
-        f'--config={_CONFIG.value}')
+    sys.exit('error: ' + contract.not_built_message(FLAGS.config, builder.data_dir,
+                                                   FLAGS.data_dir))
   print(count_table(builder))
   metadata = builder.info.metadata or {}
   print(f"\nImages whose exact pixels already occur in an earlier split: "
         f"{metadata.get('cross_split_duplicates', 'unknown')}")
-  write_grid(builder, _GRID.value, _PER_CLASS.value)
-  print(f'Wrote {_GRID.value}')
+  if FLAGS.grid:
+    write_grid(builder, FLAGS.grid, FLAGS.per_class)
+    print(f'Wrote {FLAGS.grid}')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -17,7 +17,9 @@ from PIL import Image
 from conftest import REPO
 from conftest import SHARED_DATA
 from conftest import requires_real_data
+from edge import classifier
 from edge import cli
+from edge import faces
 from fer_common import contract
 from fer_common import machine
 
@@ -162,9 +164,75 @@ def test_bench_reports_latency_percentiles_and_fps(exported):
   assert report['frame'] == '640x480'
 
 
-def test_default_model_is_the_shipped_int8():
-  assert cli.default_model().name == 'int8.tflite'
-  assert cli.default_model().parent.name == 'models'
+def test_default_model_is_the_shipped_int8_and_its_sidecar_belongs_to_it():
+  model = cli.default_model()
+  assert model == REPO / 'models' / 'int8.tflite' and model.is_file()
+  spec = json.loads((model.parent / 'model.json').read_text())
+  assert list(spec['variants']) == ['int8.tflite']  # only what ships is described
+  shipped = classifier.FaceClassifier(model, faces.WholeImage())
+  assert shipped.sidecar.labels == tuple((model.parent / 'labels.txt').read_text().split())
+
+
+def test_a_model_beside_another_models_sidecar_is_refused(exported, tmp_path):
+  out_dir, _ = exported
+  shutil.copy(out_dir / 'model.json', tmp_path)
+  shutil.copy(out_dir / 'dynamic.tflite', tmp_path / 'int8.tflite')  # same shapes
+  result = run_edge('classify', '--no-detect', '--model', tmp_path / 'int8.tflite',
+                    DUMMY_FACES / 'happy')
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert 'is not the file its model.json was written for' in result.stderr
+
+
+def test_an_empty_folder_is_an_error_not_silence(exported, tmp_path):
+  out_dir, _ = exported
+  (tmp_path / 'empty').mkdir()
+  result = run_edge('classify', '--model', out_dir / 'int8.tflite', tmp_path / 'empty')
+  assert result.returncode == 1
+  (record,) = _records(result.stdout)
+  assert 'a folder without image files' in record['error']
+
+
+def test_a_huge_png_is_an_error_of_its_own_and_the_batch_goes_on(exported, tmp_path):
+  out_dir, _ = exported
+  Image.new('L', (14000, 14000), 90).save(tmp_path / 'huge.png')  # ~200 KB on disk
+  face = DUMMY_FACES / 'happy' / 'PublicTest_00000.jpg'
+  result = run_edge('classify', '--no-detect', '--model', out_dir / 'int8.tflite',
+                    tmp_path / 'huge.png', face)
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  huge, after = _records(result.stdout)
+  assert '14000x14000 pixels' in huge['error'] and 'downscale it first' in huge['error']
+  assert after['error'] is None and after['faces']
+
+
+def test_a_huge_jpeg_is_decoded_downscaled_within_the_memory_bound(exported, tmp_path):
+  out_dir, _ = exported
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 255, (1000, 1000, 3), np.uint8)).resize(
+      (10000, 10000)).save(tmp_path / 'huge.jpg', quality=60)
+  # The peak resident memory of this process alone (VmHWM; ru_maxrss would count
+  # the pytest process it was forked from).
+  code = f"""
+import re
+from edge import cli
+rc = cli.main(['classify', '--model', '{out_dir / 'int8.tflite'}', '{tmp_path / 'huge.jpg'}'])
+status = open('/proc/self/status').read()
+print('peak_mb', int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)
+"""
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+  assert 'Traceback' not in result.stderr, result.stderr[-2000:]
+  (record,) = _records(result.stdout)
+  assert record['error'] in (None, 'no face found (use --no-detect for already cropped faces)')
+  peak_mb = int(result.stdout.split('peak_mb')[1])
+  assert peak_mb < 400, f'{peak_mb} MB for one 10000x10000 JPEG (a 1 GB Pi has ~800 MB)'
+
+
+def test_video_output_into_a_missing_folder_names_the_folder(exported, tmp_path):
+  out_dir, _ = exported
+  result = run_edge('video', '0', '--model', out_dir / 'int8.tflite', '--output',
+                    tmp_path / 'nowhere' / 'out.mp4')
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert f'the folder {tmp_path / "nowhere"} does not exist' in result.stderr
 
 
 @requires_real_data
@@ -182,9 +250,9 @@ def test_faces_pasted_on_a_canvas_are_detected_and_annotated(exported, tmp_path)
                     tmp_path / 'annotated', *sorted(tmp_path.glob('scene*.png')))
   found = [r for r in _records(result.stdout) if r['faces']]
   assert len(found) >= 6, result.stdout
-  for record in found:
+  for record in found:  # the face's centre is (280, 180)
     x, y, w, h = record['faces'][0]['box']
-    assert abs(x - 200) < 40 and abs(y - 100) < 40 and 100 < w < 240
+    assert abs(x + w / 2 - 280) < 40 and abs(y + h / 2 - 180) < 40 and 100 < w < 240
   assert len(list((tmp_path / 'annotated').glob('*.png'))) == 10
 
 

@@ -12,6 +12,7 @@ import lzma
 import numpy as np
 
 from fer_common import contract
+from fer_common import files
 
 NEEDED_SPLITS = ('train', 'validation')
 
@@ -27,12 +28,13 @@ def save(path, splits: dict[str, tuple[np.ndarray, np.ndarray]],
   arrays = {'class_names': np.array(class_names)}
   for split, (images, labels) in splits.items():
     arrays[f'{split}_images'], arrays[f'{split}_labels'] = images, labels
-  if str(path).endswith('.xz'):
-    with lzma.open(path, 'wb') as f:
-      np.savez(f, **arrays)
-  else:
-    with open(path, 'wb') as f:
-      np.savez_compressed(f, **arrays)
+  with files.replaced(path) as temp:
+    if str(path).endswith('.xz'):
+      with lzma.open(temp, 'wb') as f:
+        np.savez(f, **arrays)
+    else:
+      with open(temp, 'wb') as f:
+        np.savez_compressed(f, **arrays)
 
 
 def load(path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:

@@ -18,13 +18,19 @@ from fer_common import contract
 from trainer import arrays
 from trainer import data
 
-_DATASET = flags.DEFINE_string('dataset', 'fer5_ck', 'fer_emotions config to write.')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: '
-                                '$TFDS_DATA_DIR or ~/tensorflow_datasets).')
-_OUT = flags.DEFINE_string('out', None, 'The .npz file to write; a name ending in .xz '
-                           'is LZMA-compressed (smaller, slower to write).', required=True)
-_SPLITS = flags.DEFINE_list('splits', list(contract.SPLITS), 'Splits to write, of '
-                            f'{",".join(contract.SPLITS)} (train and validation at least).')
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Defines the command-line flags of the dump."""
+  flags.DEFINE_enum('dataset', contract.DEFAULT_CONFIG, contract.DATASET_CONFIGS,
+                    f'{contract.DATASET} config to write.')
+  flags.DEFINE_string('data_dir', None, 'TFDS data dir (default: $TFDS_DATA_DIR or '
+                      '~/tensorflow_datasets).')
+  flags.DEFINE_string('out', None, 'The .npz file to write; a name ending in .xz is '
+                      'LZMA-compressed (smaller, slower to write).', required=True)
+  flags.DEFINE_list('splits', list(contract.SPLITS), 'Splits to write, of '
+                    f'{",".join(contract.SPLITS)} (train and validation at least).')
 
 
 def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
@@ -42,14 +48,14 @@ def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  unknown = set(_SPLITS.value) - set(contract.SPLITS)
-  missing = set(arrays.NEEDED_SPLITS) - set(_SPLITS.value)
+  unknown = set(FLAGS.splits) - set(contract.SPLITS)
+  missing = set(arrays.NEEDED_SPLITS) - set(FLAGS.splits)
   if unknown or missing:
     raise app.UsageError(f'--splits takes some of {",".join(contract.SPLITS)}, train and '
-                         f'validation among them; got {",".join(_SPLITS.value)}.')
-  out = pathlib.Path(_OUT.value)
+                         f'validation among them; got {",".join(FLAGS.splits)}.')
+  out = pathlib.Path(FLAGS.out)
   try:
-    counts = dump(_DATASET.value, _DATA_DIR.value, out, tuple(_SPLITS.value))
+    counts = dump(FLAGS.dataset, FLAGS.data_dir, out, tuple(FLAGS.splits))
   except data.DatasetNotBuiltError as e:
     sys.exit(f'error: {e}')
   print(f'Wrote {out} ({out.stat().st_size / 2**20:.1f} MiB): '
@@ -57,4 +63,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

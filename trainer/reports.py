@@ -14,6 +14,7 @@ import numpy as np
 from sklearn import metrics as sk_metrics
 import tensorflow as tf
 
+from fer_common import files
 from trainer import dead_relus
 
 _EPS = 1e-7
@@ -59,24 +60,25 @@ def summarise(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]
   }
 
 
-def plot_confusion_matrix(labels, predicted, class_names, path) -> None:
-  """Saves the confusion matrix as counts and row-normalised, side by side."""
-  counts = sk_metrics.confusion_matrix(labels, predicted, labels=range(len(class_names)))
-  rows = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-  fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-  for ax, matrix, title, fmt in ((axes[0], counts, 'counts', 'd'),
-                                 (axes[1], rows, 'row-normalised (recall)', '.2f')):
-    ax.imshow(matrix, cmap='Blues')
-    ax.set(xticks=range(len(class_names)), yticks=range(len(class_names)),
-           xticklabels=class_names, yticklabels=class_names, xlabel='predicted',
-           ylabel='true', title=f'Test confusion matrix, {title}')
-    limit = matrix.max() / 2
-    for (i, j), value in np.ndenumerate(matrix):
-      ax.text(j, i, format(value, fmt), ha='center', va='center',
-              color='white' if value > limit else 'black')
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
+def save_figure(fig, path) -> None:
+  """Saves a matplotlib figure as a PNG, whole or not at all, and closes it."""
+  with files.replaced(path, suffix='.png') as temp:
+    fig.savefig(temp, dpi=100)
   plt.close(fig)
+
+
+def plot_confusion_matrix(labels, predicted, class_names, path) -> None:
+  """Saves the test confusion matrix as counts and row-normalised (recall), side by
+  side (sklearn's ConfusionMatrixDisplay)."""
+  fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+  for ax, normalize, title, fmt in ((axes[0], None, 'counts', 'd'),
+                                    (axes[1], 'true', 'row-normalised (recall)', '.2f')):
+    sk_metrics.ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=range(len(class_names)), display_labels=class_names,
+        normalize=normalize, values_format=fmt, cmap='Blues', colorbar=False, ax=ax)
+    ax.set_title(f'Test confusion matrix, {title}')
+  fig.tight_layout()
+  save_figure(fig, path)
 
 
 def read_history(path) -> dict[str, list[float]]:
@@ -101,8 +103,7 @@ def plot_curves(history: dict[str, list[float]], path) -> None:
     if ax.lines:
       ax.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  save_figure(fig, path)
 
 
 def augmented_batch(augmenter: keras.Sequential, dataset: tf.data.Dataset, n: int = 32
@@ -124,8 +125,7 @@ def plot_augmented_samples(images: np.ndarray, labels: np.ndarray, class_names, 
     ax.imshow(image[..., 0], cmap='gray', vmin=0, vmax=1)
     ax.set_title(class_names[label], fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  save_figure(fig, path)
 
 
 def write_all(model: keras.Model, splits: dict[str, tf.data.Dataset], class_names,
@@ -153,8 +153,8 @@ def write_all(model: keras.Model, splits: dict[str, tf.data.Dataset], class_name
       model, first_images(splits['test'], _DEAD_RELU_SAMPLE))
   probabilities, labels = predictions['test']
   test_predicted = probabilities.argmax(-1)
-  (out_dir / 'metrics.json').write_text(json.dumps(results, indent=2) + '\n')
-  (out_dir / 'classification_report.txt').write_text(sk_metrics.classification_report(
+  files.write_text(out_dir / 'metrics.json', json.dumps(results, indent=2) + '\n')
+  files.write_text(out_dir / 'classification_report.txt', sk_metrics.classification_report(
       labels, test_predicted, labels=range(len(class_names)), target_names=class_names,
       digits=4, zero_division=0))
   plot_confusion_matrix(labels, test_predicted, class_names, out_dir / 'confusion_matrix.png')

@@ -16,7 +16,8 @@ import numpy as np
 from etils import epath
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SIZE = 48
+from fer_common import contract
+
 _IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png')
 
 
@@ -127,9 +128,9 @@ def decode(file: ArchiveFile) -> np.ndarray:
       gray = image.convert('L')
   except (UnidentifiedImageError, OSError, ValueError) as e:
     raise CorruptImageError(f'{file.source}:{file.path} cannot be decoded: {e}') from e
-  if gray.size != (IMAGE_SIZE, IMAGE_SIZE):
+  if gray.size != (contract.IMAGE_SIZE, contract.IMAGE_SIZE):
     raise CorruptImageError(
         f'{file.source}:{file.path} is {gray.size[0]}x{gray.size[1]}, expected '
-        f'{IMAGE_SIZE}x{IMAGE_SIZE}.'
+        f'{contract.IMAGE_SIZE}x{contract.IMAGE_SIZE}.'
     )
   return np.asarray(gray, dtype=np.uint8)[..., np.newaxis]

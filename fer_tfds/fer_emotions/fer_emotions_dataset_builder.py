@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 
+from fer_common import contract
 from fer_tfds.fer_emotions import archives
 from fer_tfds.fer_emotions import splits
 
@@ -140,7 +141,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           drop_cross_split_duplicates=True,
       ),
   ]
-  DEFAULT_CONFIG_NAME = 'fer5_ck'
+  DEFAULT_CONFIG_NAME = contract.DEFAULT_CONFIG
 
   def __init__(self, *, skip_corrupt_images: bool = False, **kwargs):
     """Creates the builder.
@@ -153,12 +154,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     super().__init__(**kwargs)
     self._skip_corrupt_images = skip_corrupt_images
 
+  def archives_needed(self) -> list[archives.ArchiveSpec]:
+    """The archives the builder's config reads."""
+    return [spec for spec in (FER2013, CKPLUS) if spec.source in self.builder_config.sources]
+
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
         description=_DESCRIPTION,
         features=tfds.features.FeaturesDict({
             'image': tfds.features.Image(
-                shape=(archives.IMAGE_SIZE, archives.IMAGE_SIZE, 1),
+                shape=contract.IMAGE_SHAPE,
                 encoding_format='png',
             ),
             'label': tfds.features.ClassLabel(names=self.builder_config.class_names),
@@ -199,9 +204,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """Decodes every image of the config's classes from the configured archives."""
     config = self.builder_config
     faces, corrupt = [], []
-    for spec in (FER2013, CKPLUS):
-      if spec.source not in config.sources:
-        continue
+    for spec in self.archives_needed():
       folder_to_label = {
           folder: label
           for folder, label in FOLDER_TO_LABEL[spec.source].items()

@@ -13,8 +13,10 @@ import hashlib
 import math
 from collections.abc import Hashable, Iterable
 
-TRAIN, VALIDATION, TEST = 'train', 'validation', 'test'
-SPLITS = (TRAIN, VALIDATION, TEST)
+from fer_common import contract
+
+SPLITS = contract.SPLITS
+TRAIN, VALIDATION, TEST = SPLITS
 TRAIN_FRACTION = 0.70
 VALIDATION_FRACTION = 0.15
 
