@@ -7,7 +7,7 @@
     augmentations, (c) FERNet training steps/s fed by (b), with augmentation in the tf.data
     map or inside the model, vs. fed by in-memory synthetic tensors, and (d) float32 vs
     mixed_bfloat16 training, (e) training the study's model (its widths, 4x4 kernels)
-    and (f) half our widths (configs/ablations/fernet_small.cfg). Needs fer5_ck built.
+    and (f) half our widths (configs/experiments/fernet_small.cfg). Needs fer5_ck built.
 """
 
 import os
@@ -38,7 +38,7 @@ _STEPS = flags.DEFINE_integer('steps', 36, 'Training steps timed per float32 '
 
 BATCH = 64
 FILTERS = fernet_model.DEFAULT_FILTERS  # configs/fernet.cfg: the study's widths
-HALF_FILTERS = (16, 32, 64, 128, 256)  # configs/ablations/fernet_small.cfg
+HALF_FILTERS = (16, 32, 64, 128, 256)  # configs/experiments/fernet_small.cfg
 KERNEL = 3  # configs/fernet.cfg
 STUDY_KERNEL = 4
 AUGMENT = augment.AugmentConfig(rotation=10, brightness=(-0.1, 0.1), zoom=0.1, flip=True,

@@ -34,8 +34,11 @@ class FaceClassifier:
   """A .tflite expression model with its sidecar and a face detector."""
 
   def __init__(self, model_path: str | pathlib.Path, detector: FaceDetector,
-               num_threads: int = 1):
+               num_threads: int = 1, framing: dict | None = None):
     """Loads the model and the model.json beside it and checks that they fit.
+
+    framing: how a detected box becomes the crop (edge.faces.crop; default
+      edge.faces.FRAMING).
 
     Raises:
       ModelError, sidecar_lib.SidecarError: naming the file and the mismatch.
@@ -43,6 +46,7 @@ class FaceClassifier:
     self.model = LiteRTModel(model_path, num_threads=num_threads)
     self.sidecar = sidecar_lib.load(model_path)
     self.detector = detector
+    self.framing = framing or faces_lib.FRAMING
     if self.model.input_shape != self.sidecar.input_shape:
       raise ModelError(f'{model_path} takes input {self.model.input_shape} but its '
                        f'model.json says {self.sidecar.input_shape}: they do not belong '
@@ -51,12 +55,16 @@ class FaceClassifier:
       raise ModelError(f'{model_path} has {self.model.num_classes} outputs but its '
                        f'model.json lists {len(self.sidecar.labels)} labels.')
 
-  def classify_face(self, face: np.ndarray) -> tuple[str, dict[str, float]]:
-    """Label and probabilities of one grayscale face crop of any size."""
+  def probabilities(self, face: np.ndarray) -> np.ndarray:
+    """Class probabilities of one grayscale face crop of any size."""
     height, width = self.sidecar.image_size
     if face.shape != (height, width):
       face = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
-    probabilities = self.model.predict(self.sidecar.normalise(face))
+    return self.model.predict(self.sidecar.normalise(face))
+
+  def classify_face(self, face: np.ndarray) -> tuple[str, dict[str, float]]:
+    """Label and probabilities of one grayscale face crop of any size."""
+    probabilities = self.probabilities(face)
     named = {label: round(float(p), 6) for label, p in zip(self.sidecar.labels,
                                                               probabilities)}
     return self.sidecar.labels[int(np.argmax(probabilities))], named
@@ -66,7 +74,7 @@ class FaceClassifier:
     like the training faces (faces.crop), classified."""
     faces = []
     for box in self.detector.detect(gray):
-      label, probabilities = self.classify_face(faces_lib.crop(gray, box))
+      label, probabilities = self.classify_face(faces_lib.crop(gray, box, self.framing))
       faces.append(Face(box, label, probabilities))
     return faces
 

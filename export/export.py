@@ -20,6 +20,7 @@ import keras
 from export import convert
 from export import inputs
 from export import report
+from export import yardstick
 from fer_common import contract
 from fer_common import files
 from fer_common import machine
@@ -47,6 +48,9 @@ def define_flags() -> None:
   flags.DEFINE_integer('latency_runs', 300, 'Timed runs per model.', lower_bound=1)
   flags.DEFINE_integer('eval_limit', None, 'Evaluate on only this many test images '
                        '(quick checks); default: all.', lower_bound=1)
+  flags.DEFINE_integer('yardstick_faces', 1000, 'Test faces the int8 model is measured '
+                       'on in frames through the edge path (export.yardstick); 0 skips '
+                       'it.', lower_bound=0)
 
 
 class ExportError(RuntimeError):
@@ -111,7 +115,7 @@ def sidecar(run: inputs.TrainedRun, measured: dict, folder: pathlib.Path) -> dic
 
 def export(run_dir: str, out_dir: str, overwrite: bool = False,
            calibration_samples: int = 1000, latency_runs: int = 300,
-           eval_limit: int | None = None) -> dict:
+           eval_limit: int | None = None, yardstick_faces: int = 1000) -> dict:
   """Exports every variant of `run_dir` into `out_dir`; returns the report dict."""
   out = pathlib.Path(out_dir)
   check_out_dir(out, pathlib.Path(run_dir), overwrite)
@@ -148,6 +152,11 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
         'quantisation_notes': QUANTISATION_NOTES.format(n=len(calibration)),
     }
     result['targets'] = report.targets(result)
+    if yardstick_faces:
+      print(f'Measuring int8 on {yardstick_faces} test faces in frames (export.yardstick) '
+            '...', flush=True)
+      result['yardstick'] = yardstick.measure(staging / 'int8.tflite', run.dataset,
+                                              run.data_dir, yardstick_faces)
     report.write(result, staging)
     contract.mark_as_export(staging)
     files.replace_folder(staging, out)
@@ -162,7 +171,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     export(FLAGS.run_dir, FLAGS.out_dir, FLAGS.overwrite, FLAGS.calibration_samples,
-           FLAGS.latency_runs, FLAGS.eval_limit)
+           FLAGS.latency_runs, FLAGS.eval_limit, FLAGS.yardstick_faces)
   except (ExportError, inputs.RunDirError, convert.ConversionError) as e:
     sys.exit(f'error: {e}')
   print((pathlib.Path(FLAGS.out_dir) / contract.REPORT_MD).read_text())

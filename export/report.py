@@ -10,6 +10,7 @@ from sklearn import metrics as sk_metrics
 from edge.litert_model import LiteRTModel
 from fer_common import contract
 from fer_common import timing
+from export import yardstick
 from export.size_breakdown import size_breakdown
 
 
@@ -95,6 +96,9 @@ def to_markdown(report: dict) -> str:
             'cannot be at most a quarter of the float32 file.', '',
             f"Latency: int8 arithmetic outruns float32 only on CPUs with int8 dot-product "
             f"instructions; this machine has {report.get('int8_dot_product', 'unknown')}."]
+  if 'yardstick' in report:
+    lines += ['', '## Faces as a camera shows them (int8, `python -m export.yardstick`)',
+              '', yardstick.to_markdown(report['yardstick'])]
   lines += ['', '## Quantisation', '', report['quantisation_notes'], '']
   return '\n'.join(lines)
 

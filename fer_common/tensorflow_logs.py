@@ -4,7 +4,9 @@ Importing TensorFlow and looking for a GPU writes, straight to the process's std
 C++: the oneDNN notice, advice to rebuild for this CPU, and on a machine without a GPU
 'Could not find cuda drivers' or the error line 'failed call to cuInit'. Every command
 would start with them. `import_quietly` does that import and that look with stderr
-captured, and passes on every other line. TF_CPP_MIN_LOG_LEVEL=0 shows them all.
+captured, and passes on every other line; it also hides TensorFlow's later C++ INFO
+lines (TF_CPP_MIN_LOG_LEVEL=1) unless the variable is set. TF_CPP_MIN_LOG_LEVEL=0 shows
+everything.
 """
 
 import os
@@ -24,6 +26,7 @@ def import_quietly() -> None:
   of that start-up dropped from stderr."""
   if 'tensorflow' in sys.modules or os.environ.get('TF_CPP_MIN_LOG_LEVEL') == '0':
     return
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
   sys.stderr.flush()
   saved = os.dup(2)
   with tempfile.TemporaryFile(mode='w+b') as captured:

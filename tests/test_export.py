@@ -63,7 +63,8 @@ def test_sidecar_round_trips_and_labels_file_matches(trained_run, exported):
   assert spec.input_shape == (1, 48, 48, 1)
   assert spec.scale == pytest.approx(1 / 255)
   lite = LiteRTModel(out_dir / 'int8.tflite')
-  assert spec.variants['int8.tflite'] == lite.quantization()
+  assert spec.variants['int8.tflite'] == {
+      **lite.quantization(), 'sha256': contract.sha256(out_dir / 'int8.tflite')}
   pixels = np.full((48, 48), 255, np.uint8)
   assert spec.normalise(pixels).max() == pytest.approx(1.0)
 
@@ -106,11 +107,35 @@ def test_existing_out_dir_is_refused_without_overwrite(trained_run, exported):
 
 
 def test_run_dir_without_model_is_refused(tmp_path):
-  result = run_trainer(f'--run_dir={tmp_path}', f'--out_dir={tmp_path / "out"}',
+  (tmp_path / 'run').mkdir()
+  result = run_trainer(f'--run_dir={tmp_path / "run"}', f'--out_dir={tmp_path / "out"}',
                        module='export')
   assert result.returncode != 0
-  assert 'inference.keras is missing' in result.stderr and 'Traceback' not in result.stderr
+  assert 'must be a finished trainer run' in result.stderr
+  assert 'Traceback' not in result.stderr
   assert not (tmp_path / 'out').exists()
+
+
+def test_a_damaged_model_is_named_before_any_conversion(tmp_path, trained_run):
+  run_dir = tmp_path / 'run'
+  run_dir.mkdir()
+  for name in ('flags.txt', 'preprocessing.json'):
+    (run_dir / name).write_text((trained_run / name).read_text())
+  (run_dir / 'inference.keras').write_bytes(b'PK\x03\x04 not really a zip')
+  result = run_trainer(f'--run_dir={run_dir}', f'--out_dir={tmp_path / "out"}',
+                       module='export')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert 'inference.keras' in result.stderr.splitlines()[-1]
+  assert 'Converting' not in result.stdout
+
+
+def test_an_out_dir_that_is_a_file_is_refused_before_converting(tmp_path, trained_run):
+  (tmp_path / 'out').write_text('my notes')
+  result = run_trainer(f'--run_dir={trained_run}', f'--out_dir={tmp_path / "out"}',
+                       '--overwrite', module='export')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert 'is a file' in result.stderr and 'Converting' not in result.stdout
+  assert (tmp_path / 'out').read_text() == 'my notes'
 
 
 def _fake_run(tmp_path, trained_run, model):

@@ -64,9 +64,27 @@ def test_missing_archive_names_the_searched_paths(tmp_path):
   assert 'kaggle.com/datasets/msambare/fer2013' in str(error.value)
 
 
-def test_missing_manual_dir_shows_the_download_instructions(tmp_path):
-  with pytest.raises(AssertionError, match='Download both Kaggle archives'):
-    build.build('fer5', str(tmp_path / 'nowhere'), str(tmp_path / 'tfds'))
+@pytest.mark.parametrize('manual', ['nowhere', 'empty'])
+def test_missing_or_empty_manual_dir_is_one_line_naming_the_paths(tmp_path, manual):
+  (tmp_path / 'empty').mkdir()
+  result = subprocess.run(
+      [sys.executable, '-m', 'fer_tfds.build', f'--manual_dir={tmp_path / manual}',
+       '--config=fer5', f'--data_dir={tmp_path / "tfds"}'],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr and '--manual_dir' not in result.stderr
+  (line,) = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+  assert str(tmp_path / manual / 'fer2013.zip') in line
+  assert str(tmp_path / manual / 'fer2013') in line
+
+
+def test_an_interrupted_build_is_cleaned_up_by_the_next(tmp_path):
+  manual = dummy.write_archives(tmp_path / 'manual', 'zip')
+  leftover = tmp_path / 'tfds' / 'fer_emotions' / 'fer5' / 'incomplete.ABC123_1.0.0'
+  leftover.mkdir(parents=True)
+  (leftover / 'fer_emotions-train.tfrecord-00000-of-00001').write_bytes(b'half')
+  build.build('fer5', str(manual), str(tmp_path / 'tfds'))
+  assert not leftover.exists()
 
 
 def test_wrong_layout_says_which_folders_were_expected(tmp_path):

@@ -132,6 +132,10 @@ def test_missing_dataset_says_how_to_build_it(tmp_path):
     ('--precision=float64', 'precision'),
     ('--brightness=0.5', 'brightness'),
     ('--erasing=1.5', 'erasing'),
+    ('--learning_rate=-1', 'learning_rate'),
+    ('--batch_size=0', 'batch_size'),
+    ('--dropout=1', 'dropout'),
+    ('--epochs=0', 'epochs'),
     ('--filters=32,64,x', 'filters'),
     (('--reduce_lr_patience=3', '--lr_schedule=cosine'), 'lr_schedule=constant'),
     (('--early_stopping_patience=3', '--train_split=train+validation'),
@@ -142,6 +146,13 @@ def test_bad_flag_values_are_refused_clearly(tmp_path, flag, message):
   assert result.returncode != 0
   assert message in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_help_lists_the_trainers_flags_and_no_tensorflow_start_up_noise():
+  result = run_trainer('--help')  # absl exits with 1 after printing the help
+  assert '--learning_rate' in result.stdout and '--[no]balance_classes' in result.stdout
+  for noise in ('cuInit', 'oneDNN', 'cuda drivers', 'rebuild TensorFlow'):
+    assert noise not in result.stderr
 
 
 def test_fine_tuning_starts_from_the_run_and_refits_on_validation(

@@ -163,8 +163,12 @@ def fit(run: RunDir, train: tuple[np.ndarray, np.ndarray],
     deadline = callbacks.StopAtDeadline(_START + time_budget_s)
     callback_list.insert(0, deadline)  # before the backup, which must stay last
   # Shuffled each epoch by Keras.
+  class_weight = recipe.class_weights(
+      np.bincount(train[1].argmax(-1), minlength=len(class_names)).tolist()
+  ) if config.balance_classes else None
   trained.fit(*train, batch_size=config.batch_size, epochs=config.epochs,
               validation_data=validation, callbacks=callback_list,
+              class_weight=class_weight,
               verbose=1 if interactive else 2)
   nan_guard.check()
   if deadline and deadline.stopped_after and deadline.stopped_after < config.epochs:

@@ -21,6 +21,13 @@ class AugmentConfig:
     shift: max translation as a fraction of width and height (RandomTranslation).
     erasing: probability of blanking one random rectangle (2-33 % of the area) with
       noise (RandomErasing, "random erasing" of Zhong et al. 2017).
+    blur: largest sigma in pixels of a Gaussian blur applied to every image, sigma
+      drawn from [0, blur] (RandomGaussianBlur): a camera's focus and a small face
+      scaled up.
+    contrast: contrast changed by a factor in [1 - contrast, 1 + contrast]
+      (RandomContrast): lighting.
+    noise: standard deviation of added Gaussian pixel noise (GaussianNoise), as a
+      fraction of the value range: a sensor in low light.
   """
 
   rotation: float = 0.0
@@ -29,6 +36,9 @@ class AugmentConfig:
   flip: bool = False
   shift: float = 0.0
   erasing: float = 0.0
+  blur: float = 0.0
+  contrast: float = 0.0
+  noise: float = 0.0
 
 
 def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Sequential:
@@ -58,6 +68,16 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Seq
     stack.append(layers.RandomErasing(factor=(config.erasing, config.erasing),
                                       value_range=contract.VALUE_RANGE, seed=seed,
                                       dtype='float32'))
+  if config.contrast:
+    stack.append(layers.RandomContrast(config.contrast, value_range=contract.VALUE_RANGE,
+                                       seed=seed, dtype='float32'))
+  if config.blur:
+    stack.append(layers.RandomGaussianBlur(factor=1.0, kernel_size=5,
+                                           sigma=(0.0, config.blur),
+                                           value_range=contract.VALUE_RANGE, seed=seed,
+                                           dtype='float32'))
+  if config.noise:
+    stack.append(layers.GaussianNoise(config.noise, seed=seed, dtype='float32'))
   return keras.Sequential(stack or [layers.Identity(dtype='float32')], name='augmentation')
 
 

@@ -56,6 +56,10 @@ class TrainConfig:
   flip: bool
   shift: float
   erasing: float
+  blur: float
+  contrast: float
+  noise: float
+  balance_classes: bool
   mixup: float
   teacher: str | None
   teacher_weight: float

@@ -91,6 +91,18 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                      lower_bound=0.0, upper_bound=0.9, **kw)
   flags.DEFINE_float('erasing', 0.0, 'RandomErasing: probability of blanking a random '
                      'rectangle of 2-33 % of the image with noise; 0 disables.', **fraction)
+  flags.DEFINE_float('blur', 0.0, 'RandomGaussianBlur: largest sigma in pixels, drawn '
+                     'per image from [0, blur]; 0 disables.', lower_bound=0.0,
+                     upper_bound=5.0, **kw)
+  flags.DEFINE_float('contrast', 0.0, 'RandomContrast: contrast factor drawn from '
+                     '[1 - c, 1 + c]; 0 disables.', **fraction)
+  flags.DEFINE_float('noise', 0.0, 'GaussianNoise: standard deviation of added pixel '
+                     'noise as a fraction of the value range; 0 disables.',
+                     lower_bound=0.0, upper_bound=0.5, **kw)
+  flags.DEFINE_bool('balance_classes', False, 'Weight each training example by the '
+                    'inverse of its class\'s share of the train split (Keras '
+                    'class_weight), so rare classes (angry, fearful) count as much as '
+                    'happy.', **kw)
   flags.DEFINE_float('mixup', 0.0, 'MixUp alpha: blend each training image and its '
                      'label with another of the batch (in the tf.data map); 0 disables.',
                      lower_bound=0.0, **kw)

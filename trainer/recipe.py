@@ -39,7 +39,15 @@ def augment_config(config: TrainConfig) -> augment.AugmentConfig:
   """The augmentation flags as an AugmentConfig."""
   return augment.AugmentConfig(rotation=config.rotation, brightness=config.brightness,
                                zoom=config.zoom, flip=config.flip, shift=config.shift,
-                               erasing=config.erasing)
+                               erasing=config.erasing, blur=config.blur,
+                               contrast=config.contrast, noise=config.noise)
+
+
+def class_weights(counts: list[int]) -> dict[int, float]:
+  """Keras class_weight that makes every class weigh as much in total: examples / (classes
+  x examples of the class)."""
+  total = sum(counts)
+  return {label: total / (len(counts) * n) for label, n in enumerate(counts) if n}
 
 
 def build_fernet(num_classes: int, config: TrainConfig,

@@ -80,8 +80,11 @@ def train(config: TrainConfig) -> dict | None:
       early_stopping_patience=config.early_stopping_patience,
       progress_batch_size=None if interactive else config.batch_size,
       keep_best=config.validation_held_out)
+  class_weight = recipe.class_weights(data.class_counts(
+      dataset, config.train_split)) if config.balance_classes else None
   training_model.fit(
       train_data, validation_data=evaluation['validation'], epochs=config.epochs,
+      class_weight=class_weight,
       steps_per_epoch=steps_per_epoch, callbacks=callback_list,
       verbose=1 if interactive else 2)
   nan_guard.check()
