@@ -21,11 +21,17 @@ from PIL import Image
 
 import markdown_section
 
-_MODELS = flags.DEFINE_string('models', 'models', 'Folder with the shipped models.')
-_MANUAL_DIR = flags.DEFINE_string('manual_dir', '../shared/data', 'Folder with fer2013.zip.')
-_OUT = flags.DEFINE_string('out', 'BENCHMARKS.md', 'Markdown file to update.')
-_RUNS = flags.DEFINE_integer('runs', 300, 'Timed runs per measurement.')
+FLAGS = flags.FLAGS
 SECTION = '<!-- edge_bench.py -->'
+
+
+def define_flags() -> None:
+  """Defines the command-line flags of the benchmark."""
+  flags.DEFINE_string('models', 'models', 'Folder with the shipped models, one folder '
+                      'each.')
+  flags.DEFINE_string('manual_dir', '../shared/data', 'Folder with fer2013.zip.')
+  flags.DEFINE_string('out', 'BENCHMARKS.md', 'Markdown file to update.')
+  flags.DEFINE_integer('runs', 300, 'Timed runs per measurement.', lower_bound=1)
 
 
 def face_frame(manual_dir: str, path: pathlib.Path) -> None:
@@ -56,16 +62,17 @@ def main(argv):
           'detect + classify: median / p90 / p99 ms (FPS) |', '|---|---:|---|---|']
   with tempfile.TemporaryDirectory() as folder:
     frame = pathlib.Path(folder) / 'frame.png'
-    face_frame(_MANUAL_DIR.value, frame)
-    for name in ('int8.tflite', 'float16.tflite'):
-      r = bench(pathlib.Path(_MODELS.value) / name, frame, _RUNS.value)
+    face_frame(FLAGS.manual_dir, frame)
+    for model in sorted(pathlib.Path(FLAGS.models).glob('*/int8.tflite')):
+      r = bench(model, frame, FLAGS.runs)
       cells = [f"{p['median_ms']:.2f} / {p['p90_ms']:.2f} / {p['p99_ms']:.2f} "
                f"({p['fps']:.0f})" for p in (r['model_only'], r['detect_and_classify'])]
-      rows.append(f"| `models/{name}` | {r['faces_in_frame']} | {cells[0]} | {cells[1]} |")
+      rows.append(f"| `{model}` | {r['faces_in_frame']} | {cells[0]} | {cells[1]} |")
   table = '\n'.join(rows) + '\n'
-  markdown_section.replace_section(_OUT.value, SECTION, table)
+  markdown_section.replace_section(FLAGS.out, SECTION, table)
   print(table)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -30,7 +30,8 @@ def define_flags() -> None:
   """Defines the command-line flags."""
   flags.DEFINE_integer('faces', 600, 'Test faces to fit on and to measure with.',
                        lower_bound=10)
-  flags.DEFINE_string('model', 'models/int8.tflite', 'The model the yardstick runs.')
+  flags.DEFINE_string('model', 'models/accurate/int8.tflite',
+                      'The model the yardstick runs.')
   flags.DEFINE_string('out', None, 'Also write the result to this Markdown file.')
 
 
@@ -66,7 +67,8 @@ def main(argv):
            f'{framing["dy"]} down of the box\'s.', '',
            f'| crop | robustness accuracy ({FLAGS.model}, {FLAGS.faces} faces) | right '
            'when found |', '|---|---:|---:|']
-  for name, chosen in (('the Haar box as it is', identity), ('the fitted framing', framing)):
+  for name, chosen in (('the Haar box as it is', identity),
+                       ('the fitted framing', framing)):
     classifier = FaceClassifier(FLAGS.model, faces.WholeImage(), framing=chosen)
     result = yardstick.robustness(classifier, images, labels)
     lines.append(f"| {name} | {100 * result['accuracy']:.2f} % | "

@@ -2,7 +2,7 @@
 dirs and the shipped export report.
 
   python benchmarks/results.py --runs=runs/fernet[,runs/seed_improved,...] \
-      [--ensembles=runs/<ensemble>,...] --export_report=models/report.json
+      [--ensembles=runs/<ensemble>,...] --export_report=models/accurate/report.json
 
 Every number in it comes from the files this script reads; it copies each run's confusion
 matrix and curves to docs/results/<run>/ and plots accuracy vs. training time from the
@@ -37,7 +37,7 @@ def define_flags() -> None:
   """Defines the command-line flags of the results script."""
   flags.DEFINE_list('runs', ['runs/fernet'], 'Finished trainer run dirs.')
   flags.DEFINE_list('ensembles', [], 'Run dirs written by python -m trainer.ensemble.')
-  flags.DEFINE_string('export_report', 'models/report.json',
+  flags.DEFINE_string('export_report', 'models/accurate/report.json',
                       'report.json of the shipped export.')
   flags.DEFINE_string('out', str(_ASSETS / 'runs.md'), 'Where to write.')
 

@@ -24,18 +24,24 @@ from edge.faces import WholeImage
 from edge.litert_model import ModelError
 
 # Where the shipped models are: the checkout's models/ folder, or the copy that
-# `pip install` puts under <prefix>/share/fer-edge/models.
+# `pip install` puts under <prefix>/share/fer-edge/models; one folder per model.
 MODEL_DIRS = (pathlib.Path(__file__).resolve().parents[1] / 'models',
               pathlib.Path(sys.prefix) / 'share' / 'fer-edge' / 'models')
-DEFAULT_MODEL = 'int8.tflite'
+SHIPPED = ('accurate', 'fast')
 
 
-def default_model() -> pathlib.Path:
-  """The shipped int8 model (the first MODEL_DIRS entry that has one)."""
+def shipped_model(name: str) -> pathlib.Path:
+  """The int8 file of the shipped model `name` (the first MODEL_DIRS entry that has
+  it)."""
   for folder in MODEL_DIRS:
-    if (folder / DEFAULT_MODEL).is_file():
-      return folder / DEFAULT_MODEL
-  return MODEL_DIRS[0] / DEFAULT_MODEL
+    if (folder / name / 'int8.tflite').is_file():
+      return folder / name / 'int8.tflite'
+  return MODEL_DIRS[0] / name / 'int8.tflite'
+
+
+def model_path(value: str) -> pathlib.Path:
+  """--model: a shipped model's name, or the path of a .tflite."""
+  return shipped_model(value) if value in SHIPPED else pathlib.Path(value)
 
 
 def make_finder(args, still: bool):
@@ -126,13 +132,17 @@ def video(args) -> int:
                        max_frames=args.max_frames)
 
 
+def _add_model_flag(command: argparse.ArgumentParser, default: str) -> None:
+  # Each command its own flag: a default set on a shared parent flag is shared too.
+  command.add_argument('--model', type=model_path, default=shipped_model(default),
+                       help=f'{" or ".join(SHIPPED)} (the shipped models, README) or a '
+                       f'.tflite with its model.json beside it (default: {default})')
+
+
 def parser() -> argparse.ArgumentParser:
   """The command line."""
   main = argparse.ArgumentParser(prog='python -m edge', description=__doc__)
   common = argparse.ArgumentParser(add_help=False)
-  common.add_argument('--model', type=pathlib.Path, default=default_model(),
-                      help='.tflite model with its model.json beside it '
-                      '(default: %(default)s)')
   common.add_argument('--threads', type=int, default=1, help='CPU threads (default 1)')
   common.add_argument('--detect-width', type=int, default=320,
                       help='frames are downscaled to this width for face detection')
@@ -142,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
   c.add_argument('--no-detect', action='store_true',
                  help='each image is already a cropped face (like the dataset)')
   c.add_argument('--annotate', metavar='DIR', help='write annotated copies here')
+  _add_model_flag(c, 'accurate')
   c.set_defaults(run=classify)
   v = commands.add_parser('video', parents=[common], help='classify a video or camera')
   v.add_argument('source', help='video file, camera index (0), or "picamera"')
@@ -150,11 +161,13 @@ def parser() -> argparse.ArgumentParser:
                  'OpenCV build, not opencv-python-headless)')
   v.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
   v.add_argument('--no-detect', action='store_true', help='frames are cropped faces')
+  _add_model_flag(v, 'fast')
   v.set_defaults(run=video)
   b = commands.add_parser('bench', parents=[common], help='measure latency and FPS')
   b.add_argument('--image', help='frame to detect faces in (default: a 640x480 noise '
                  'frame, with one face crop classified per frame)')
   b.add_argument('--runs', type=int, default=200, help='timed runs')
+  _add_model_flag(b, 'fast')
   b.set_defaults(run=bench)
   return main
 

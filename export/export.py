@@ -105,7 +105,8 @@ def sidecar(run: inputs.TrainedRun, measured: dict, folder: pathlib.Path) -> dic
   by its checksum."""
   variants = {}
   for name, m in measured.items():
-    entry = {key: value for key, value in m.items() if key.startswith(('input_', 'output_'))}
+    entry = {key: value for key, value in m.items()
+             if key.startswith(('input_', 'output_'))}
     variants[f'{name}.tflite'] = {
         'sha256': contract.sha256(folder / f'{name}.tflite'), **entry}
   return contract.sidecar(run.labels, run.preprocessing['input'], variants,

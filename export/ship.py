@@ -1,5 +1,9 @@
-"""`python -m export.ship --export_dir=exports/<name> [--variants=int8] [--to=models]`:
-copies what the edge runner uses from an export dir into the shipped models folder: the
+"""Ships an export: the edge runner's files into models/<name>.
+
+  python -m export.ship --export_dir=exports/<name> [--variants=int8] \\
+      [--to=models/accurate]
+
+It copies what the edge runner uses from an export dir into the shipped models folder: the
 chosen .tflite files, a model.json that lists only them (each by its checksum),
 labels.txt and the export report. Only those files are committed, so a re-ship adds one
 int8 model to the repository, not every variant.
@@ -25,7 +29,8 @@ def define_flags() -> None:
                       required=True)
   flags.DEFINE_multi_enum('variants', ['int8'], contract.VARIANTS, 'Variants to ship; '
                           'repeat the flag for several.')
-  flags.DEFINE_string('to', 'models', 'The shipped models folder (replaced whole).')
+  flags.DEFINE_string('to', 'models/accurate', 'The shipped model\'s folder, '
+                      'models/<name> (replaced whole).')
 
 
 class ShipError(ValueError):

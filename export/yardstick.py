@@ -1,6 +1,7 @@
 """How a model does on faces as a camera or a photo shows them, owned by the project:
 
-  python -m export.yardstick --model=models/int8.tflite [--limit=N] [--out=FILE.md]
+  python -m export.yardstick --model=models/accurate/int8.tflite [--limit=N] \\
+      [--out=FILE.md]
 
 Two measurements, beside the test accuracy on the dataset's own crops:
   robustness  every test face (deterministically, from its index) pasted with a soft edge
@@ -109,7 +110,8 @@ def nearest(boxes: list[faces.Box], item: Scene) -> faces.Box | None:
   """The box whose centre lies within half the face's side of the pasted face's."""
   for box in boxes:
     cx, cy = box.centre
-    if abs(cx - item.centre[0]) < item.side / 2 and abs(cy - item.centre[1]) < item.side / 2:
+    if (abs(cx - item.centre[0]) < item.side / 2
+        and abs(cy - item.centre[1]) < item.side / 2):
       return box
   return None
 
@@ -128,6 +130,8 @@ def robustness(classifier: FaceClassifier, images: np.ndarray, labels: np.ndarra
                                                           classifier.framing))
       predicted = int(np.argmax(probabilities))
     rows.append((item.perturbation, box is not None, predicted == int(label)))
+    if (index + 1) % 250 == 0:
+      print(f'yardstick: {index + 1}/{len(labels)} faces in frames', flush=True)
   found = np.array([r[1] for r in rows])
   right = np.array([r[2] for r in rows])
   by = np.array([r[0] for r in rows])
@@ -220,7 +224,8 @@ def to_markdown(result: dict) -> str:
 
 def define_flags() -> None:
   """Defines the command-line flags of the yardstick."""
-  flags.DEFINE_string('model', 'models/int8.tflite', 'A .tflite with its model.json.')
+  flags.DEFINE_string('model', 'models/accurate/int8.tflite',
+                      'A .tflite with its model.json.')
   flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
   flags.DEFINE_integer('limit', None, 'Only the first N test faces.', lower_bound=1)
   flags.DEFINE_string('out', None, 'Also write the result here (.md, and .json beside).')
@@ -241,7 +246,8 @@ def main(argv):
   if FLAGS.out:
     out = pathlib.Path(FLAGS.out)
     command = ' '.join(['python -m export.yardstick', *sys.argv[1:]])
-    files.write_text(out, f'# Yardstick: {model}\n\nWritten by `{command}`.\n\n{markdown}\n')
+    files.write_text(out, f'# Yardstick: {model}\n\nWritten by `{command}`.\n\n'
+                          f'{markdown}\n')
     files.write_text(out.with_suffix('.json'), json.dumps(result, indent=2) + '\n')
 
 

@@ -4,9 +4,10 @@ Importing TensorFlow and looking for a GPU writes, straight to the process's std
 C++: the oneDNN notice, advice to rebuild for this CPU, and on a machine without a GPU
 'Could not find cuda drivers' or the error line 'failed call to cuInit'. Every command
 would start with them. `import_quietly` does that import and that look with stderr
-captured, and passes on every other line; it also hides TensorFlow's later C++ INFO
-lines (TF_CPP_MIN_LOG_LEVEL=1) unless the variable is set. TF_CPP_MIN_LOG_LEVEL=0 shows
-everything.
+captured, and passes on every other line. It also hides the INFO lines that follow on
+every run (TensorFlow's C++ ones with TF_CPP_MIN_LOG_LEVEL=1 unless the variable is set,
+and the Python ones of TFDS through absl's verbosity, which --verbosity=0 restores).
+TF_CPP_MIN_LOG_LEVEL=0 shows everything.
 """
 
 import os
@@ -27,6 +28,11 @@ def import_quietly() -> None:
   if 'tensorflow' in sys.modules or os.environ.get('TF_CPP_MIN_LOG_LEVEL') == '0':
     return
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+  try:
+    from absl import logging  # pylint: disable=g-import-not-at-top
+    logging.set_verbosity(logging.WARNING)
+  except ImportError:
+    pass
   sys.stderr.flush()
   saved = os.dup(2)
   with tempfile.TemporaryFile(mode='w+b') as captured:

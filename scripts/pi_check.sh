@@ -48,7 +48,7 @@ import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 # arm64 and x86 run different int8 kernels (and JPEG decoders): allow one output
 # quantisation step of the shipped int8 model, never another label.
-step = json.loads(pathlib.Path('models/model.json').read_text())[
+step = json.loads(pathlib.Path('models/accurate/model.json').read_text())[
     'variants']['int8.tflite']['output_scale']
 def faces(name):
   return [(pathlib.Path(r['file']).name, r['faces']) for r in

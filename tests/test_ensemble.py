@@ -71,7 +71,12 @@ def test_ensemble_averages_the_members_over_shifted_and_mirrored_views(
 
 def test_ensemble_run_dir_has_reports_and_reusable_flags(ensemble_run, trained_run):
   metrics = json.loads((ensemble_run / 'reports' / 'metrics.json').read_text())
-  assert 0 <= metrics['test']['accuracy'] <= 1
+  # The report is the saved ensemble's own accuracy on the whole test split.
+  images, labels = inputs.load_split(inputs.read_run(str(ensemble_run)), 'test')
+  model = keras.models.load_model(ensemble_run / 'inference.keras', compile=False)
+  predicted = model.predict(images, verbose=0).argmax(-1)
+  assert metrics['test']['examples'] == len(labels)
+  assert metrics['test']['accuracy'] == pytest.approx((predicted == labels).mean())
   assert (ensemble_run / 'reports' / 'confusion_matrix.png').stat().st_size > 0
   assert (ensemble_run / 'preprocessing.json').read_text() == (
       trained_run / 'preprocessing.json').read_text()

@@ -3,6 +3,7 @@
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import REPO
 
@@ -51,11 +52,19 @@ def test_class_offsets_restore_an_under_predicted_class():
   assert ensemble_combining.accuracy(log_probabilities + offsets, labels) == 1.0
 
 
-def test_comparison_is_against_the_average_on_held_out_halves():
+def test_a_fitted_rule_wins_on_held_out_halves_only_where_there_is_something_to_fit():
   rng = np.random.default_rng(3)
-  labels = rng.integers(0, 5, 120)
-  members = np.stack([_confident(labels, 5, rng.random(120) < p) for p in (0.6, 0.7)])
-  compared = ensemble_combining.compare(members, labels, halvings=3)
-  assert set(compared) == {'average', 'geometric', 'weighted', 'class offsets'}
-  assert compared['average'][1:] == (0.0, 0.0)
-  assert all(0 <= mean <= 1 for mean, _, _ in compared.values())
+  labels = rng.integers(0, 5, 400)
+  good = _confident(labels, 5, rng.random(400) < 0.8)
+  # An always-wrong member drags the plain average down; fitted weights mute it.
+  skewed = ensemble_combining.compare(
+      np.stack([good, _confident(labels, 5, np.zeros(400, bool))]), labels, halvings=4)
+  assert set(skewed) == {'average', 'geometric', 'weighted', 'class offsets'}
+  mean, difference, _ = skewed['weighted']
+  assert difference > 0.05 and mean == pytest.approx(skewed['average'][0] + difference)
+  # Two members equally good and independent: weights fitted on one half gain nothing
+  # on the other.
+  fair = ensemble_combining.compare(
+      np.stack([_confident(labels, 5, rng.random(400) < 0.7) for _ in range(2)]), labels,
+      halvings=4)
+  assert fair['weighted'][1] <= 0.01

@@ -305,3 +305,24 @@ def test_progress_log_says_how_long_the_run_has_left(capsys, monkeypatch):
   lines = capsys.readouterr().out.splitlines()
   assert lines[0].startswith('epoch 1/3 batch 2/4: 4 images/s, about 25 s left ')
   assert lines[1].startswith('epoch 2/3 batch 2/4: 4 images/s, about 15 s left ')
+
+
+@pytest.mark.parametrize('command', ['trainer', 'export', 'fer_tfds.build'])
+def test_the_light_install_says_which_extra_the_command_needs(command):
+  # absl, which only the train extra installs, made unfindable.
+  code = f'''
+import runpy, sys
+class Hide:
+  def find_spec(self, name, path=None, target=None):
+    if name.split('.')[0] == 'absl':
+      raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Hide())
+sys.argv = ['{command}']
+runpy.run_module('{command}', run_name='__main__')
+'''
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"error: {command.split('.')[0]} needs absl, which the light install leaves out; "
+      "install the training extra: pip install '.[train]'")

@@ -34,7 +34,8 @@ def builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
 
 def class_counts(dataset_builder: tfds.core.DatasetBuilder, split: str) -> list[int]:
   """Examples of each class in `split`, in label order (the images are not decoded)."""
-  ds = dataset_builder.as_dataset(split=split, decoders={'image': tfds.decode.SkipDecoding()})
+  ds = dataset_builder.as_dataset(split=split,
+                                  decoders={'image': tfds.decode.SkipDecoding()})
   labels = np.fromiter((example['label'] for example in tfds.as_numpy(ds)), np.int64)
   return np.bincount(labels, minlength=len(class_names(dataset_builder))).tolist()
 

@@ -10,7 +10,6 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 import keras
 
 from fer_common import machine
@@ -48,8 +47,8 @@ def train(config: TrainConfig) -> dict | None:
   keras.utils.set_random_seed(config.seed)
   policy = devices.set_precision(config.precision)
   strategy = devices.make_strategy(config.distribution)
-  logging.info('Precision %s, strategy %s with %d replica(s).', policy,
-               type(strategy).__name__, strategy.num_replicas_in_sync)
+  print(f'Precision {policy}, {type(strategy).__name__} with '
+        f'{strategy.num_replicas_in_sync} replica(s).', flush=True)
 
   dataset = data.builder(config.dataset, config.data_dir)
   class_names = data.class_names(dataset)

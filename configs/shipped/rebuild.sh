@@ -21,4 +21,4 @@ if [[ ! -f "${ensemble}/inference.keras" ]]; then
       --members="$(printf 'runs/%s,' "${members[@]}" | sed 's/,$//')"
 fi
 python -m export --run_dir="${ensemble}" --out_dir=exports/fernet_selected4 --overwrite
-python -m export.ship --export_dir=exports/fernet_selected4 --to=models
+python -m export.ship --export_dir=exports/fernet_selected4 --to=models/accurate
