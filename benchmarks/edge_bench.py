@@ -20,6 +20,7 @@ from absl import flags
 from PIL import Image
 
 import markdown_section
+from fer_common import machine
 
 FLAGS = flags.FLAGS
 SECTION = '<!-- edge_bench.py -->'
@@ -55,9 +56,9 @@ def bench(model: pathlib.Path, frame: pathlib.Path, runs: int) -> dict:
 def main(argv):
   del argv
   rows = ['## Edge runner (`python benchmarks/edge_bench.py`)', '',
-          'One thread; the frame is 640x480 with one real face (detected by the Haar '
-          'cascade at 320 px width, then cropped, resized to 48x48 and classified). '
-          'Measured on the machine named above (x86), not on a Pi.', '',
+          'One thread; the frame is 640x480 with one real face (found by the video '
+          'path\'s single Haar pass at 320 px width, then cropped, resized to 48x48 and '
+          f'classified). Measured on {machine.describe()}, not on a Pi.', '',
           '| model | faces found | model only: median / p90 / p99 ms (FPS) | '
           'detect + classify: median / p90 / p99 ms (FPS) |', '|---|---:|---|---|']
   with tempfile.TemporaryDirectory() as folder:

@@ -23,14 +23,17 @@ FLAGS = flags.FLAGS
 DEFAULT_CASCADE = 'haarcascade_frontalface_default.xml'
 ALT2_CASCADE = 'haarcascade_frontalface_alt2.xml'
 SETTINGS = {
-    'single pass (video): default cascade, 5 neighbours': faces.FaceFinder(
+    'one pass, default cascade, 5 neighbours': faces.FaceFinder(
         faces.HaarFaceDetector(cascade=DEFAULT_CASCADE, min_neighbors=5), rolls=(),
         pad=0, whole_image_max_side=0),
+    'one pass, alt2 cascade, 3 neighbours (video)': faces.FaceFinder(
+        faces.HaarFaceDetector(cascade=ALT2_CASCADE, min_neighbors=3), rolls=(), pad=0,
+        whole_image_max_side=0),
     'retries, default cascade, 5 neighbours': faces.FaceFinder(
         faces.HaarFaceDetector(cascade=DEFAULT_CASCADE, min_neighbors=5)),
     'retries, alt2 cascade, 5 neighbours': faces.FaceFinder(
         faces.HaarFaceDetector(cascade=ALT2_CASCADE, min_neighbors=5)),
-    'retries, alt2 cascade, 3 neighbours': faces.FaceFinder(
+    'retries, alt2 cascade, 3 neighbours (photos)': faces.FaceFinder(
         faces.HaarFaceDetector(cascade=ALT2_CASCADE, min_neighbors=3)),
 }
 

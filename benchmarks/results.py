@@ -167,7 +167,7 @@ def ensemble_row(run: pathlib.Path, minutes: float | None) -> str:
 def main(argv):
   del argv
   runs = [pathlib.Path(r) for r in FLAGS.runs]
-  lines = ['# Results', '',
+  lines = ['# Per-run results', '',
            'Written by `python benchmarks/results.py --runs=' + ','.join(FLAGS.runs) +
            (' --ensembles=' + ','.join(FLAGS.ensembles) if FLAGS.ensembles else '') +
            f' --export_report={FLAGS.export_report}` from the run dirs\' '
@@ -175,7 +175,7 @@ def main(argv):
            'by `python -m trainer --flagfile=configs/<folder>/<run>.cfg` (`shipped/`, '
            '`study/` or `experiments/`; fine-tuning runs count the fine-tuning\'s '
            'minutes alone; long runs on a GPU: `python -m trainer.array_fit`, README '
-           '"Training on a GPU") on the machine its `machine.txt` names (below).',
+           '"On a GPU") on the machine its `machine.txt` names (below).',
            '',
            '## Accuracy (%) against the study', '',
            '| model | epochs | minutes | train | validation | test | test, flip-TTA '

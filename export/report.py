@@ -11,6 +11,7 @@ from edge.litert_model import LiteRTModel
 from fer_common import contract
 from fer_common import timing
 from export import yardstick
+from export.size_breakdown import macs
 from export.size_breakdown import size_breakdown
 
 
@@ -31,6 +32,7 @@ def measure(path: pathlib.Path, images: np.ndarray, labels: np.ndarray,
       'agreement_with_keras': float((predicted == keras_predicted).mean()),
       'size_bytes': path.stat().st_size,
       'size_breakdown': size_breakdown(path),
+      'macs': macs(path),
       'latency': latency_ms(model, images[0], latency_runs),
       **model.quantization(),
   }
@@ -66,15 +68,16 @@ def to_markdown(report: dict) -> str:
       f"Accuracy and F1 from the .tflite files in the LiteRT interpreter; latency at "
       f"batch 1 on 1 thread, {report['latency_runs']} runs, on {report['machine']}.",
       '',
-      '| model | size (KiB) | test accuracy | Δ vs Keras (pp) | macro F1 | agreement '
-      'with Keras | latency median (ms) | p90 (ms) |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|',
-      f"| Keras float32 | | {keras_accuracy:.4f} | | {report['keras']['macro_f1']:.4f} "
+      '| model | size (KiB) | MMAC per face | test accuracy | Δ vs Keras (pp) | macro F1 '
+      '| agreement with Keras | latency median (ms) | p90 (ms) |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      f"| Keras float32 | | | {keras_accuracy:.4f} | | {report['keras']['macro_f1']:.4f} "
       '| | | |',
   ]
   for name, v in report['variants'].items():
     lines.append(
-        f"| {name}.tflite | {v['size_bytes'] / 1024:.0f} | {v['accuracy']:.4f} | "
+        f"| {name}.tflite | {v['size_bytes'] / 1024:.0f} | {v['macs'] / 1e6:.0f} | "
+        f"{v['accuracy']:.4f} | "
         f"{100 * (v['accuracy'] - keras_accuracy):+.2f} | {v['macro_f1']:.4f} | "
         f"{v['agreement_with_keras']:.4f} | {v['latency']['median_ms']:.3f} | "
         f"{v['latency']['p90_ms']:.3f} |")
@@ -96,9 +99,10 @@ def to_markdown(report: dict) -> str:
             'cannot be at most a quarter of the float32 file.', '',
             f"Latency: int8 arithmetic outruns float32 only on CPUs with int8 dot-product "
             f"instructions; this machine has {report.get('int8_dot_product', 'unknown')}."]
-  if 'yardstick' in report:
+  if 'yardstick' in report or 'yardstick_missing' in report:
     lines += ['', '## Faces as a camera shows them (int8, `python -m export.yardstick`)',
-              '', yardstick.to_markdown(report['yardstick'])]
+              '', yardstick.to_markdown(report['yardstick']) if 'yardstick' in report
+              else f"Not measured: {report['yardstick_missing']}"]
   lines += ['', '## Quantisation', '', report['quantisation_notes'], '']
   return '\n'.join(lines)
 

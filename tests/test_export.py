@@ -13,6 +13,7 @@ from export import convert
 from fer_common import contract
 from export import export
 from export import inputs
+from export import yardstick
 from trainer_helpers import run_trainer
 
 
@@ -171,3 +172,17 @@ def test_conversion_failure_leaves_no_output_dir(tmp_path, trained_run):
     export.export(str(_fake_run(tmp_path, trained_run, model)), str(tmp_path / 'out'),
                   calibration_samples=10, latency_runs=2, eval_limit=4)
   assert sorted(p.name for p in tmp_path.iterdir()) == ['run']
+
+
+def test_every_export_report_carries_the_yardstick(exported):
+  out_dir, report = exported
+  measured = report['yardstick']
+  # The int8 model on the test faces as cropped, and in frames through the edge path.
+  assert measured['crops']['faces'] == measured['robustness']['faces'] == (
+      report['test_examples'])
+  assert measured['crops']['accuracy'] == pytest.approx(
+      report['variants']['int8']['accuracy'])
+  assert set(measured['robustness']['by_perturbation']) <= set(yardstick.PERTURBATIONS)
+  assert 'cross_dataset' not in measured  # trained on fer5_ck: CK+ is not unseen
+  text = (out_dir / 'report.md').read_text()
+  assert 'Faces as a camera shows them' in text and 'n/a: trained on fer5_ck' in text
