@@ -162,7 +162,7 @@ def test_fine_tuning_starts_from_the_run_and_refits_on_validation(
   result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}',
                        f'--init_from={trained_run}', '--train_split=train+validation',
                        '--filters=8,16', '--batch_size=8', '--eval_limit=16', '--epochs=1',
-                       '--learning_rate=0', '--weight_decay=0')
+                       '--learning_rate=0', '--weight_decay=0', '--kernel_size=4')
   assert result.returncode == 0, result.stderr[-3000:]
   splits = tfds.builder('fer_emotions/fer5_ck', data_dir=tiny_data_dir).info.splits
   steps = splits['train+validation'].num_examples // 8
