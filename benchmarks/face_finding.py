@@ -23,12 +23,10 @@ FLAGS = flags.FLAGS
 DEFAULT_CASCADE = 'haarcascade_frontalface_default.xml'
 ALT2_CASCADE = 'haarcascade_frontalface_alt2.xml'
 SETTINGS = {
-    'one pass, default cascade, 5 neighbours': faces.FaceFinder(
-        faces.HaarFaceDetector(cascade=DEFAULT_CASCADE, min_neighbors=5), rolls=(),
-        pad=0, whole_image_max_side=0),
-    'one pass, alt2 cascade, 3 neighbours (video)': faces.FaceFinder(
-        faces.HaarFaceDetector(cascade=ALT2_CASCADE, min_neighbors=3), rolls=(), pad=0,
-        whole_image_max_side=0),
+    'one pass, default cascade, 5 neighbours': faces.FaceFinder.single_pass(
+        faces.HaarFaceDetector(cascade=DEFAULT_CASCADE, min_neighbors=5)),
+    'one pass, alt2 cascade, 3 neighbours (video)': faces.FaceFinder.single_pass(
+        faces.HaarFaceDetector(cascade=ALT2_CASCADE, min_neighbors=3)),
     'retries, default cascade, 5 neighbours': faces.FaceFinder(
         faces.HaarFaceDetector(cascade=DEFAULT_CASCADE, min_neighbors=5)),
     'retries, alt2 cascade, 5 neighbours': faces.FaceFinder(

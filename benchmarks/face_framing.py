@@ -37,7 +37,7 @@ def define_flags() -> None:
 
 def fit(images: np.ndarray) -> tuple[dict, int]:
   """(the median framing of Haar boxes on upright faces, how many faces it rests on)."""
-  detector = faces.FaceFinder(rolls=(), pad=0, whole_image_max_side=0)
+  detector = faces.FaceFinder.single_pass()
   ratios, dxs, dys = [], [], []
   for index, face in enumerate(images):
     item = yardstick.scene(face[..., 0], index)

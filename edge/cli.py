@@ -52,7 +52,7 @@ def make_finder(args, still: bool):
   haar = HaarFaceDetector(detect_width=args.detect_width)
   if still:
     return FaceFinder(haar)
-  return FaceFinder(haar, rolls=(), pad=0, whole_image_max_side=0)
+  return FaceFinder.single_pass(haar)
 
 
 def make_classifier(args, still: bool) -> FaceClassifier:

@@ -52,7 +52,7 @@ LAYOUT = [(70, (120, 140), 0), (110, (330, 250), 25), (150, (540, 320), -28)]
 @requires_real_data
 def test_several_faces_at_several_scales_and_rolls_are_found(real_faces):
   finder = faces.FaceFinder()
-  single_pass = faces.FaceFinder(rolls=(), pad=0, whole_image_max_side=0)
+  single_pass = faces.FaceFinder.single_pass()
   hits = {'finder': [], 'single': []}
   rng = np.random.default_rng(0)
   for i in range(0, 36, 3):
