@@ -1,10 +1,5 @@
-"""Two MultiWorkerMirroredStrategy workers on 127.0.0.1 train one step and agree.
-
-Keras 3's fit() does not work under MultiWorkerMirroredStrategy yet (keras-team/keras#20585,
-tensorflow/tensorflow#72388): its build step averages a distributed batch across workers
-and its metric reduction sums scalars along axis 0, both failing. The test is a strict
-xfail: it starts passing, and so fails as an xfail, the day Keras fixes it.
-"""
+"""Training on several workers (trainer/multi_worker.py): the same training as fit(), the
+same weights on every worker, and a run that survives the loss of a worker."""
 
 import json
 import os
@@ -14,10 +9,32 @@ import sys
 
 import keras
 import numpy as np
-import pytest
+import tensorflow as tf
 
 from conftest import REPO
-from trainer_helpers import TINY_FLAGS
+from trainer import model as model_lib
+from trainer import multi_worker
+
+# No dropout or augmentation: the runs compared differ only in how they are distributed.
+EXACT_FLAGS = ('--filters=4,8', '--batch_size=8', '--eval_limit=16', '--dropout=0',
+               '--head_dropout=0', '--rotation=0', '--zoom=0', '--shift=0', '--noflip',
+               '--brightness=0,0', '--steps_per_epoch=4', '--balance_classes')
+
+# Runs a module with the custom step wrapped to SIGKILL the process before its N-th call.
+DIE_BEFORE_STEP = '''
+import os, runpy, signal, sys
+from trainer import multi_worker
+train, calls = multi_worker._Steps.train, [0]
+def train_or_die(self, *args):
+  calls[0] += 1
+  if calls[0] == int(os.environ['DIE_BEFORE_STEP']):
+    os.kill(os.getpid(), signal.SIGKILL)
+  return train(self, *args)
+multi_worker._Steps.train = train_or_die
+module = sys.argv[1]
+sys.argv = [module, *sys.argv[2:]]
+runpy.run_module(module, run_name='__main__', alter_sys=True)
+'''
 
 
 def _free_ports(n):
@@ -30,30 +47,86 @@ def _free_ports(n):
   return ports
 
 
-@pytest.mark.xfail(strict=True, reason='Keras 3 fit() under MultiWorkerMirroredStrategy: '
-                   'keras-team/keras#20585')
-def test_two_workers_train_a_step_and_end_with_the_same_weights(tiny_data_dir, tmp_path):
-  workers = [f'127.0.0.1:{port}' for port in _free_ports(2)]
-  run_dir = tmp_path / 'run'
+def _start_workers(data_dir, run_dir, count, epochs, die_before_step=None):
+  """Starts `count` trainer workers on 127.0.0.1; worker 1 dies before the given step."""
+  workers = [f'127.0.0.1:{port}' for port in _free_ports(count)]
   processes = []
-  for index in range(2):
+  for index in range(count):
     env = dict(os.environ, TF_CONFIG=json.dumps(
         {'cluster': {'worker': workers}, 'task': {'type': 'worker', 'index': index}}))
+    command = ['-m', 'trainer']
+    if index == 1 and die_before_step:
+      env['DIE_BEFORE_STEP'] = str(die_before_step)
+      command = ['-c', DIE_BEFORE_STEP, 'trainer']
     processes.append(subprocess.Popen(
-        [sys.executable, '-m', 'trainer', f'--data_dir={tiny_data_dir}',
-         f'--run_dir={run_dir}', '--distribution=multi_worker', '--epochs=1',
-         '--steps_per_epoch=2', *TINY_FLAGS],
+        [sys.executable, *command, f'--data_dir={data_dir}', f'--run_dir={run_dir}',
+         f'--epochs={epochs}', *EXACT_FLAGS],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  return processes
+
+
+def _finish(processes):
+  """(return code, stdout + stderr) of each process, once all have ended."""
   outputs = [p.communicate(timeout=300) for p in processes]
-  for process, (_, stderr) in zip(processes, outputs):
-    assert process.returncode == 0, stderr[-3000:]
-  chief = keras.models.load_model(run_dir / 'inference.keras', compile=False)
-  worker = keras.models.load_model(run_dir / 'workers' / '1' / 'inference.keras',
-                                   compile=False)
-  initial = keras.models.clone_model(chief)  # freshly initialised, same architecture
-  for a, b in zip(chief.get_weights(), worker.get_weights()):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-  assert any(not np.allclose(a, b) for a, b in zip(chief.get_weights(),
-                                                   initial.get_weights()))
+  return [(p.returncode, out + err) for p, (out, err) in zip(processes, outputs)]
+
+
+def _weights(path):
+  return keras.models.load_model(path, compile=False).get_weights()
+
+
+def test_two_workers_killed_and_restarted_end_like_one_uninterrupted_process(
+    tiny_data_dir, tmp_path):
+  single = tmp_path / 'single'
+  [(code, output)] = _finish(_start_workers(tiny_data_dir, single, 1, epochs=3))
+  assert code == 0, output[-3000:]
+
+  run_dir = tmp_path / 'two'
+  # Worker 1 dies in the second epoch (4 steps an epoch, one call a step).
+  (chief_code, chief_output), (dead_code, _) = _finish(
+      _start_workers(tiny_data_dir, run_dir, 2, epochs=3, die_before_step=6))
+  assert dead_code == -9
+  assert chief_code == 1
+  last_line = chief_output.strip().splitlines()[-1]
+  assert last_line.startswith('error: another worker stopped'), chief_output[-3000:]
+  assert 'Start every worker again with the same command' in last_line
+  assert not (run_dir / 'inference.keras').exists()
+
+  results = _finish(_start_workers(tiny_data_dir, run_dir, 2, epochs=3))
+  for code, output in results:
+    assert code == 0, output[-3000:]
+    assert 'Resuming after epoch 1 from' in output
+
+  chief, worker = _weights(run_dir / 'inference.keras'), _weights(
+      run_dir / 'workers' / '1' / 'inference.keras')
+  for a, b in zip(chief, worker):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(chief, _weights(single / 'inference.keras')):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  history = (run_dir / 'history.csv').read_text().splitlines()
+  assert [line.split(',')[0] for line in history[1:]] == ['0', '1', '2']
   assert (run_dir / 'reports' / 'metrics.json').exists()
   assert not (run_dir / 'workers' / '1' / 'reports' / 'metrics.json').exists()
+  assert not (run_dir / 'backup').exists()
+
+
+def test_the_custom_step_trains_as_fit_does(tmp_path):
+  rng = np.random.default_rng(0)
+  images = rng.normal(size=(64, 48, 48, 1)).astype('float32')
+  labels = np.eye(5, dtype='float32')[rng.integers(0, 5, 64)]
+  class_weight = {0: 2.0, 1: 0.5, 2: 1.0, 3: 1.0, 4: 3.0}
+  keras.utils.set_random_seed(1)
+  by_fit = model_lib.build_fernet(5, (4, 8), dropout=0.0)
+  by_loop = keras.models.clone_model(by_fit)
+  by_loop.set_weights(by_fit.get_weights())
+  for model in (by_fit, by_loop):
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+  data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).repeat()
+  by_fit.fit(data, epochs=2, steps_per_epoch=4, class_weight=class_weight, verbose=0)
+  strategy = tf.distribute.get_strategy()
+  multi_worker.fit(strategy, by_loop, data, data.take(2), epochs=2, steps_per_epoch=4,
+                   steps_per_execution=3, callbacks=[], class_weight=class_weight,
+                   backup=multi_worker.CheckpointBackup(tmp_path, tmp_path), verbose=0)
+  for a, b in zip(by_fit.get_weights(), by_loop.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -56,6 +56,7 @@ def pipeline(
     mix: Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]] | None = None,
     limit: int | None = None,
     targets: np.ndarray | None = None,
+    keep_order: bool = False,
 ) -> tf.data.Dataset:
   """Batches of (normalised float32 images, one-hot labels or `targets`) from one split.
 
@@ -73,6 +74,8 @@ def pipeline(
     limit: keep only the first `limit` examples.
     targets: (examples of the split, classes) rows of class probabilities, in split
       order, used instead of the one-hot labels (distillation); None: one-hot labels.
+    keep_order: training batches keep their seeded order, as every worker of a
+      multi-worker run needs (each takes its share of the same global batch).
   """
   num_classes = dataset_builder.info.features['label'].num_classes
   # TFDS would cache small splits itself; the cache below is ours, placed where a
@@ -111,7 +114,7 @@ def pipeline(
       tf.data.experimental.AutoShardPolicy.DATA)
   # Targets are paired with images by position, which only holds if the reads and the
   # parallel decoding keep the split's order; training otherwise trades order for speed.
-  options.deterministic = not training or targets is not None
+  options.deterministic = not training or targets is not None or keep_order
   return ds.with_options(options).prefetch(AUTOTUNE)
 
 

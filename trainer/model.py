@@ -17,6 +17,7 @@ def build_fernet(
     dropout: float = 0.5,
     head_dropout: float = 0.0,
     dtype_policy: str | None = None,
+    synchronized_batch_norm: bool = False,
 ) -> keras.Model:
   """Builds FERNet for normalised (48, 48, 1) inputs.
 
@@ -41,7 +42,8 @@ def build_fernet(
       x = layers.Conv2D(width, kernel_size, padding='same', use_bias=False,
                         kernel_initializer='glorot_uniform', dtype=dtype,
                         name=f'block{block}_conv{conv}')(x)
-      x = layers.BatchNormalization(dtype=dtype, name=f'block{block}_bn{conv}')(x)
+      x = layers.BatchNormalization(synchronized=synchronized_batch_norm, dtype=dtype,
+                                    name=f'block{block}_bn{conv}')(x)
       x = layers.ReLU(dtype=dtype, name=f'block{block}_relu{conv}')(x)
     x = layers.MaxPooling2D(2, dtype=dtype, name=f'block{block}_pool')(x)
     x = layers.Dropout(dropout, dtype=dtype, name=f'block{block}_dropout')(x)

@@ -50,12 +50,14 @@ def class_weights(counts: list[int]) -> dict[int, float]:
   return {label: total / (len(counts) * n) for label, n in enumerate(counts) if n}
 
 
-def build_fernet(num_classes: int, config: TrainConfig,
-                 dtype_policy: str | None = None) -> keras.Model:
-  """FERNet with the flags' widths, kernel size and dropout."""
+def build_fernet(num_classes: int, config: TrainConfig, dtype_policy: str | None = None,
+                 replicas: int = 1) -> keras.Model:
+  """FERNet with the flags' widths, kernel size and dropout; over several `replicas` its
+  BatchNorm statistics are those of the global batch, as on one device."""
   return model.build_fernet(
       num_classes, config.filters, config.kernel_size, config.dropout,
-      config.head_dropout, dtype_policy=dtype_policy)
+      config.head_dropout, dtype_policy=dtype_policy,
+      synchronized_batch_norm=replicas > 1)
 
 
 def load_initial_weights(fernet: keras.Model, init_from: str) -> None:

@@ -11,6 +11,7 @@ import sys
 from absl import app
 from absl import flags
 import keras
+import tensorflow as tf
 
 from fer_common import machine
 from fer_common.contract import RunDir
@@ -21,6 +22,7 @@ from trainer import dead_relus
 from trainer import devices
 from trainer import distill
 from trainer import flags_def
+from trainer import multi_worker
 from trainer import recipe
 from trainer import reports
 from trainer import run_dir
@@ -47,6 +49,7 @@ def train(config: TrainConfig) -> dict | None:
   keras.utils.set_random_seed(config.seed)
   policy = devices.set_precision(config.precision)
   strategy = devices.make_strategy(config.distribution)
+  several_workers = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
   print(f'Precision {policy}, {type(strategy).__name__} with '
         f'{strategy.num_replicas_in_sync} replica(s).', flush=True)
 
@@ -61,13 +64,14 @@ def train(config: TrainConfig) -> dict | None:
       shuffle_buffer=config.shuffle_buffer,
       augment=(lambda x: augmenter(x, training=True)) if in_dataset else None,
       mix=augment.build_mixup(config.mixup, seed=config.seed) if config.mixup else None,
-      targets=targets)
+      targets=targets, keep_order=several_workers)
   evaluation = data.evaluation_pipelines(dataset, config.batch_size, config.eval_limit)
   steps_per_epoch = config.steps_per_epoch or (
       dataset.info.splits[config.train_split].num_examples // config.batch_size)
 
   with strategy.scope():
-    fernet = recipe.build_fernet(len(class_names), config)
+    fernet = recipe.build_fernet(len(class_names), config,
+                                 replicas=strategy.num_replicas_in_sync)
     if config.init_from:
       recipe.load_initial_weights(fernet, config.init_from)
     training_model = fernet if in_dataset else recipe.with_augmentation(fernet, augmenter)
@@ -81,11 +85,20 @@ def train(config: TrainConfig) -> dict | None:
       keep_best=config.validation_held_out)
   class_weight = recipe.class_weights(data.class_counts(
       dataset, config.train_split)) if config.balance_classes else None
-  training_model.fit(
-      train_data, validation_data=evaluation['validation'], epochs=config.epochs,
-      class_weight=class_weight,
-      steps_per_epoch=steps_per_epoch, callbacks=callback_list,
-      verbose=1 if interactive else 2)
+  if several_workers:
+    callback_list.remove(backup)  # TensorFlow's checkpoints resume a multi-worker run
+    backup = multi_worker.CheckpointBackup(run.backup, RunDir(root).backup)
+    multi_worker.fit(
+        strategy, training_model, train_data, evaluation['validation'],
+        epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+        steps_per_execution=config.steps_per_execution, callbacks=callback_list,
+        backup=backup, class_weight=class_weight, verbose=1 if interactive else 2)
+  else:
+    training_model.fit(
+        train_data, validation_data=evaluation['validation'], epochs=config.epochs,
+        class_weight=class_weight,
+        steps_per_epoch=steps_per_epoch, callbacks=callback_list,
+        verbose=1 if interactive else 2)
   nan_guard.check()
 
   inference = recipe.save_inference_model(run, training_model, fernet, class_names,
@@ -113,5 +126,6 @@ def main(argv):
     recipe.check_init_from(config)
     train(config)
   except (ConfigError, data.DatasetNotBuiltError, run_dir.RunDirMismatchError,
-          callbacks.TrainingDivergedError, ValueError) as e:
+          callbacks.TrainingDivergedError, multi_worker.WorkerLostError,
+          ValueError) as e:
     sys.exit(f'error: {e}')
