@@ -18,7 +18,8 @@ from trainer_helpers import TINY_FLAGS
 
 def _splits(rng, sizes):
   return {split: (rng.integers(0, 256, (n, 48, 48, 1), dtype=np.uint8),
-                  rng.integers(0, 5, n)) for split, n in sizes.items()}
+                  rng.integers(0, 5, n), rng.choice(['fer2013', 'ckplus'], n))
+          for split, n in sizes.items()}
 
 
 @pytest.mark.parametrize('name', ['data.npz', 'data.npz.xz'])
@@ -26,13 +27,28 @@ def test_arrays_round_trip(tmp_path, name):
   from trainer import arrays
 
   splits = _splits(np.random.default_rng(0), {'train': 6, 'validation': 3})
-  arrays.save(tmp_path / name, splits, ['a', 'b', 'c', 'd', 'e'])
-  loaded, class_names = arrays.load(tmp_path / name)
+  arrays.save(tmp_path / name, splits, ['a', 'b', 'c', 'd', 'e'], 'fer5_ck')
+  loaded, class_names = arrays.load(tmp_path / name, 'fer5_ck')
   assert class_names == ['a', 'b', 'c', 'd', 'e']
   assert loaded.keys() == {'train', 'validation'}  # test is optional
-  for split, (images, labels) in splits.items():
+  for split, (images, labels, _) in splits.items():
     np.testing.assert_array_equal(loaded[split][0], images)
     np.testing.assert_array_equal(loaded[split][1], labels)
+
+
+def test_a_ck_file_serves_its_fer2013_faces_as_the_config_without_ck(tmp_path):
+  from trainer import arrays
+
+  splits = _splits(np.random.default_rng(1), {'train': 20, 'validation': 8})
+  arrays.save(tmp_path / 'd.npz', splits, ['a', 'b', 'c', 'd', 'e'], 'fer5_ck')
+  loaded, _ = arrays.load(tmp_path / 'd.npz', 'fer5')
+  for split, (images, labels, sources) in splits.items():
+    fer = sources == 'fer2013'
+    np.testing.assert_array_equal(loaded[split][0], images[fer])
+    np.testing.assert_array_equal(loaded[split][1], labels[fer])
+  for other in ('fer7_ck', 'fer5_ck_dedup'):
+    with pytest.raises(arrays.ArraysFileError, match=f'holds fer5_ck, not {other}'):
+      arrays.load(tmp_path / 'd.npz', other)
 
 
 def test_arrays_load_names_the_file_and_the_command_that_writes_it(tmp_path):
@@ -41,13 +57,13 @@ def test_arrays_load_names_the_file_and_the_command_that_writes_it(tmp_path):
   not_npz = tmp_path / 'faces.npz.xz'
   not_npz.write_text('not an archive')
   no_validation = tmp_path / 'train_only.npz'
-  np.savez(no_validation, class_names=np.array(['a']), train_images=np.zeros(1),
-           train_labels=np.zeros(1))
+  np.savez(no_validation, class_names=np.array(['a']), dataset=np.array('fer5'),
+           train_images=np.zeros(1), train_labels=np.zeros(1), train_sources=np.zeros(1))
   for path, problem in ((tmp_path / 'missing.npz', 'does not exist'),
                         (not_npz, 'is no .npz file'),
                         (no_validation, 'lacks validation_images')):
     with pytest.raises(arrays.ArraysFileError, match=problem) as error:
-      arrays.load(path)
+      arrays.load(path, 'fer5')
     assert str(path) in str(error.value) and 'trainer.dump_arrays' in str(error.value)
 
 
@@ -99,7 +115,7 @@ def test_dump_arrays_writes_the_built_splits(tiny_data_dir, tiny_arrays):
   from trainer import arrays
 
   builder = tfds.builder('fer_emotions/fer5_ck', data_dir=tiny_data_dir)
-  splits, class_names = arrays.load(tiny_arrays)
+  splits, class_names = arrays.load(tiny_arrays, 'fer5_ck')
   assert class_names == builder.info.features['label'].names
   assert splits.keys() == {'train', 'validation'}
   for split, (images, labels) in splits.items():
@@ -171,3 +187,31 @@ def test_array_fit_trains_under_jax(tiny_arrays, tmp_path):
                       env={**os.environ, 'KERAS_BACKEND': 'jax'})
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Keras backend jax' in (tmp_path / 'run' / 'machine.txt').read_text()
+
+
+def test_array_fit_members_writes_a_finished_run_dir_per_member(tiny_arrays, tmp_path):
+  run_dir = tmp_path / 'run'
+  args = (f'--arrays={tiny_arrays}', f'--run_dir={run_dir}', *TINY_FLAGS, '--epochs=1',
+          '--members_at_once=2', '--balance_classes')
+  result = run_trainer(*args, module='trainer.array_fit')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'member 1 validation: accuracy' in result.stdout
+  models = [keras.models.load_model(run_dir / f'member_{k}' / 'inference.keras',
+                                    compile=False) for k in (0, 1)]
+  assert models[0].output_shape == (None, 5)
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(models[0].get_weights(), models[1].get_weights()))
+  assert '--members_at_once=1' in (run_dir / 'member_0' / 'flags.txt').read_text()
+  assert 'val_member_1_accuracy' in (run_dir / 'history.csv').read_text()
+  assert not (run_dir / 'backup').exists()
+
+  again = run_trainer(*args, module='trainer.array_fit')
+  assert again.returncode == 0 and 'holds a finished run of 2 members' in again.stdout
+
+
+def test_the_tf_data_trainer_sends_members_to_array_fit(tiny_data_dir, tmp_path):
+  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={tmp_path / "r"}',
+                       '--members_at_once=2')
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert 'python -m trainer.array_fit' in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / 'r').exists()

@@ -36,6 +36,7 @@ from trainer import arrays
 from trainer import augment
 from trainer import callbacks
 from trainer import flags_def
+from trainer import members
 from trainer import recipe
 from trainer import run_dir
 from trainer.config import ConfigError
@@ -80,19 +81,6 @@ def resolve_precision(precision: str) -> str:
                                      for d in keras.distribution.list_devices()))
 
 
-def allow_xla(augmenter: keras.Sequential) -> None:
-  """Lets Keras XLA-compile a model holding `augmenter` where the backend is JAX.
-
-  Keras marks its geometric augmentation layers (RandomRotation, RandomZoom,
-  RandomTranslation) as not XLA-compilable under every backend, which turns compilation
-  off for the whole model. Under JAX their image transform (map_coordinates) compiles;
-  left uncompiled, FERNet's training step took 1.7 s on an H200.
-  """
-  if keras.config.backend() == 'jax':
-    for layer in augmenter.layers:
-      layer.supports_jit = True
-
-
 def fitting_epochs(epoch_s: float, budget_s: float, max_epochs: int) -> int:
   """The epochs (at least 1, at most `max_epochs`) of `epoch_s` seconds each that fit
   `budget_s`."""
@@ -106,7 +94,7 @@ def run_callbacks(run: RunDir, config: TrainConfig, progress: bool):
       reduce_lr_factor=config.reduce_lr_factor, min_learning_rate=config.min_learning_rate,
       early_stopping_patience=config.early_stopping_patience,
       progress_batch_size=config.batch_size if progress else None, tensorboard=False,
-      keep_best=config.validation_held_out)
+      keep_best=config.validation_held_out and config.members_at_once == 1)
 
 
 def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray],
@@ -123,8 +111,8 @@ def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray]
   batch = config.batch_size
   start = time.monotonic()
   # Compiles training and the validation shapes (the last batch is often smaller).
-  training_model.fit(*(a[:batch] for a in train), batch_size=batch, verbose=0,
-                     validation_data=validation)
+  training_model.fit(*keras.tree.map_structure(lambda a: a[:batch], train),
+                     batch_size=batch, verbose=0, validation_data=validation)
   compiled = time.monotonic()
   with tempfile.TemporaryDirectory() as scratch:
     callback_list, _, _ = run_callbacks(RunDir(pathlib.Path(scratch)), config,
@@ -135,48 +123,59 @@ def time_epoch(training_model: keras.Model, train: tuple[np.ndarray, np.ndarray]
 
 
 def build_training_model(num_classes: int, steps_per_epoch: int, config: TrainConfig
-                         ) -> tuple[keras.Model, keras.Model]:
-  """(FERNet, the compiled training model: augmentation then FERNet), XLA-compilable
-  under JAX."""
+                         ) -> tuple[list[keras.Model], keras.Model]:
+  """([FERNet], the compiled training model: augmentation then FERNet), XLA-compilable
+  under JAX; with --members_at_once, the members' FERNets and their model
+  (trainer.members)."""
+  if config.members_at_once > 1:
+    return members.build_training_model(num_classes, steps_per_epoch, config,
+                                        config.members_at_once)
   augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed)
-  allow_xla(augmenter)
+  augment.allow_xla(augmenter)
   fernet = recipe.build_fernet(num_classes, config)
   training_model = recipe.with_augmentation(fernet, augmenter)
   recipe.compile_for_training(training_model, steps_per_epoch, config)
-  return fernet, training_model
+  return [fernet], training_model
 
 
 def fit(run: RunDir, train: tuple[np.ndarray, np.ndarray],
         validation: tuple[np.ndarray, np.ndarray], steps_per_epoch: int,
         class_names: list[str], config: TrainConfig, time_budget_s: float
-        ) -> keras.Model:
-  """Trains on the model inputs `train` (steps_per_epoch whole batches) as `config` says
-  into `run`; saves and returns the float32 inference model."""
+        ) -> list[keras.Model]:
+  """Trains on the model inputs `train` (steps_per_epoch whole batches; the targets as
+  members.targets gives them) as `config` says into `run`; saves and returns the float32
+  inference model of each member (one without --members_at_once)."""
   keras.utils.set_random_seed(config.seed)
-  fernet, trained = build_training_model(len(class_names), steps_per_epoch, config)
+  fernets, trained = build_training_model(len(class_names), steps_per_epoch, config)
   if config.init_from:
-    recipe.load_initial_weights(fernet, config.init_from)
+    for fernet in fernets:
+      recipe.load_initial_weights(fernet, config.init_from)
   interactive = sys.stdout.isatty()
   callback_list, nan_guard, backup = run_callbacks(run, config, progress=not interactive)
   deadline = None
   if time_budget_s:
     deadline = callbacks.StopAtDeadline(_START + time_budget_s)
     callback_list.insert(0, deadline)  # before the backup, which must stay last
+  labels = keras.tree.flatten(train[1])[0].argmax(-1)
+  # fit()'s class_weight as sample weights, which a model of several outputs takes too.
+  sample_weight = np.array(list(recipe.class_weights(
+      np.bincount(labels, minlength=len(class_names)).tolist()).values()),
+      np.float32)[labels] if config.balance_classes else None
   # Shuffled each epoch by Keras.
-  class_weight = recipe.class_weights(
-      np.bincount(train[1].argmax(-1), minlength=len(class_names)).tolist()
-  ) if config.balance_classes else None
   trained.fit(*train, batch_size=config.batch_size, epochs=config.epochs,
               validation_data=validation, callbacks=callback_list,
-              class_weight=class_weight,
-              verbose=1 if interactive else 2)
+              sample_weight=sample_weight, verbose=1 if interactive else 2)
   nan_guard.check()
   if deadline and deadline.stopped_after and deadline.stopped_after < config.epochs:
     print(f'The time budget ran out: training stopped after epoch '
           f'{deadline.stopped_after} of {config.epochs}.', flush=True)
-  inference = recipe.save_inference_model(run, trained, fernet, class_names, config)
+  if config.members_at_once > 1:
+    inference_models = members.save_members(run, fernets, class_names, config)
+  else:
+    inference_models = [recipe.save_inference_model(run, trained, fernets[0], class_names,
+                                                     config)]
   backup.delete()  # only now: everything it protected is on disk
-  return inference
+  return inference_models
 
 
 def budget_epochs(train: tuple[np.ndarray, np.ndarray],
@@ -212,18 +211,26 @@ def main(argv):
     if config.teacher or config.mixup or config.augment_on != 'model':
       raise ConfigError('trainer.array_fit trains without --teacher, --mixup and '
                         '--augment_on=dataset (they need tf.data): use python -m trainer.')
-    splits, class_names = arrays.load(FLAGS.arrays)
+    splits, class_names = arrays.load(FLAGS.arrays, config.dataset)
   except (ConfigError, arrays.ArraysFileError) as e:
     sys.exit(f'error: {e}')
   run = config.run
   budget = FLAGS.time_budget_s
   policy = resolve_precision(config.precision)
   keras.mixed_precision.set_global_policy(policy)
-  train = model_inputs(*training_arrays(splits, config.train_split), len(class_names))
-  validation = model_inputs(*splits['validation'], len(class_names))
-  steps_per_epoch = config.steps_per_epoch or len(train[0]) // config.batch_size
+  if config.members_at_once > 1 and members.finished(run, config.members_at_once):
+    print(f'{run.root} holds a finished run of {config.members_at_once} members, each '
+          f'in {run.root}/member_<k>; evaluate one with: python -m trainer.evaluate '
+          f'--run_dir={run.root}/member_0')
+    return
+  images, labels = model_inputs(*training_arrays(splits, config.train_split),
+                                len(class_names))
+  steps_per_epoch = config.steps_per_epoch or len(images) // config.batch_size
   # Whole batches only: an epoch is steps_per_epoch steps.
-  train = tuple(a[:steps_per_epoch * config.batch_size] for a in train)
+  kept = steps_per_epoch * config.batch_size
+  train = images[:kept], members.targets(labels[:kept], config.members_at_once)
+  images, labels = model_inputs(*splits['validation'], len(class_names))
+  validation = images, members.targets(labels, config.members_at_once)
   if budget and run.flags.exists():
     # A resumed run keeps the epochs its learning-rate schedule was made for.
     config = dataclasses.replace(config,
@@ -245,14 +252,19 @@ def main(argv):
           f'python -m trainer.evaluate --run_dir={run.root}')
     return
   try:
-    inference = fit(run, train, validation, steps_per_epoch, class_names, config, budget)
+    inference_models = fit(run, train, validation, steps_per_epoch, class_names, config,
+                           budget)
   except (callbacks.TrainingDivergedError, ValueError) as e:
     sys.exit(f'error: {e}')
-  for split, (images, labels) in splits.items():
-    plain, flipped = flip_averaged_accuracy(inference, images, labels, len(class_names))
-    print(f'{split}: accuracy {plain:.4f} (flip-averaged {flipped:.4f})', flush=True)
+  for k, inference in enumerate(inference_models):
+    member = f'member {k} ' if config.members_at_once > 1 else ''
+    for split, (images, labels) in splits.items():
+      plain, flipped = flip_averaged_accuracy(inference, images, labels, len(class_names))
+      print(f'{member}{split}: accuracy {plain:.4f} (flip-averaged {flipped:.4f})',
+            flush=True)
+  evaluated = run.root / 'member_0' if config.members_at_once > 1 else run.root
   print(f'Wrote {run.root}. Reports (where TensorFlow is): '
-        f'python -m trainer.evaluate --run_dir={run.root}')
+        f'python -m trainer.evaluate --run_dir={evaluated}')
 
 
 if __name__ == '__main__':

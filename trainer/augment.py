@@ -94,3 +94,16 @@ def build_mixup(alpha: float, seed: int | None = None) -> Callable:
     return mixed['images'], mixed['labels']
 
   return mix
+
+
+def allow_xla(augmenter: keras.Sequential) -> None:
+  """Lets Keras XLA-compile a model holding `augmenter` where the backend is JAX.
+
+  Keras marks its geometric augmentation layers (RandomRotation, RandomZoom,
+  RandomTranslation) as not XLA-compilable under every backend, which turns compilation
+  off for the whole model. Under JAX their image transform (map_coordinates) compiles;
+  left uncompiled, FERNet's training step took 1.7 s on an H200.
+  """
+  if keras.config.backend() == 'jax':
+    for layer in augmenter.layers:
+      layer.supports_jit = True

@@ -43,6 +43,7 @@ class TrainConfig:
   label_smoothing: float
   batch_size: int
   epochs: int
+  members_at_once: int
   steps_per_epoch: int | None
   steps_per_execution: int
   eval_limit: int | None
@@ -100,6 +101,14 @@ class TrainConfig:
         if getattr(self, name):
           raise ConfigError(f'--{name} watches or needs the train split alone: it '
                             f'cannot be used with --train_split={self.train_split}.')
+
+    if self.members_at_once > 1:
+      for name in ('reduce_lr_patience', 'early_stopping_patience'):
+        if getattr(self, name):
+          raise ConfigError(f'--{name} watches one validation accuracy; the '
+                            f'--members_at_once={self.members_at_once} members each have '
+                            f'their own and train to the end of their schedule: set '
+                            f'--{name}=0.')
 
   @property
   def validation_held_out(self) -> bool:

@@ -12,6 +12,7 @@ import sys
 
 from absl import app
 from absl import flags
+import numpy as np
 import tensorflow_datasets as tfds
 
 from fer_common import contract
@@ -37,12 +38,15 @@ def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
          splits: tuple[str, ...] = contract.SPLITS) -> dict[str, int]:
   """Writes `splits` of `dataset` to `out`; returns {split: examples}."""
   builder = data.builder(dataset, data_dir)
-  by_split = {split: tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1,
-                                                      as_supervised=True))
-              for split in splits}
+  source_names = np.array(builder.info.features['source'].names)
+  by_split = {}
+  for split in splits:
+    examples = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    by_split[split] = (examples['image'], examples['label'],
+                       source_names[examples['source']])
   out.parent.mkdir(parents=True, exist_ok=True)
-  arrays.save(out, by_split, data.class_names(builder))
-  return {split: len(labels) for split, (_, labels) in by_split.items()}
+  arrays.save(out, by_split, data.class_names(builder), dataset)
+  return {split: len(labels) for split, (_, labels, _) in by_split.items()}
 
 
 def main(argv):

@@ -61,6 +61,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                      **fraction)
   flags.DEFINE_integer('batch_size', 64, 'Global batch size.', **positive)
   flags.DEFINE_integer('epochs', 40, 'Maximum epochs.', **positive)
+  flags.DEFINE_integer('members_at_once', 1, 'FERNets trained at once in one program, each with '
+                       'its own initialisation and augmentation seed, on the same batches '
+                       '(trainer.array_fit; trainer/members.py).', **positive)
   flags.DEFINE_integer('steps_per_epoch', None, 'Limit steps per epoch (smoke runs); '
                        'default: one pass over the train split.', **positive)
   flags.DEFINE_integer('steps_per_execution', 1, 'Training steps per compiled call '

@@ -54,3 +54,13 @@ def build_fernet(
                    name='logits')(x)
   outputs = layers.Activation('softmax', dtype='float32', name='probabilities')(x)
   return keras.Model(inputs, outputs, name='fernet')
+
+
+def forward_macs(filters: Sequence[int], kernel_size: int, num_classes: int) -> int:
+  """Multiply-adds of one image's forward pass through FERNet's convolutions and its
+  dense layer (BatchNorm, ReLU, pooling and softmax left out)."""
+  side, channels, total = contract.IMAGE_SHAPE[0], contract.IMAGE_SHAPE[-1], 0
+  for width in filters:
+    total += side * side * kernel_size ** 2 * (channels * width + width * width)
+    side, channels = side // 2, width
+  return total + side * side * channels * num_classes

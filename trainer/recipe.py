@@ -107,12 +107,15 @@ def make_optimizer(steps_per_epoch: int,
 
 def compile_for_training(training_model: keras.Model, steps_per_epoch: int,
                          config: TrainConfig) -> None:
-  """Compiles with the flags' optimiser and label-smoothed cross-entropy, tracking
-  accuracy, running --steps_per_execution steps per call."""
+  """Compiles with the flags' optimiser and label-smoothed cross-entropy (on each output
+  of a model of several, summed), tracking accuracy, running --steps_per_execution steps
+  per call."""
+  outputs = len(training_model.outputs)
   training_model.compile(
       optimizer=make_optimizer(steps_per_epoch, config),
       loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-      metrics=['accuracy'], steps_per_execution=config.steps_per_execution)
+      metrics=['accuracy'] if outputs == 1 else [['accuracy']] * outputs,
+      steps_per_execution=config.steps_per_execution)
 
 
 def save_inference_model(run: RunDir, training_model: keras.Model,

@@ -123,6 +123,9 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     config = TrainConfig.from_flags(FLAGS)
+    if config.members_at_once > 1:
+      raise ConfigError('--members_at_once trains several FERNets at once with '
+                        'python -m trainer.array_fit (on numpy arrays, e.g. on a GPU).')
     recipe.check_init_from(config)
     train(config)
   except (ConfigError, data.DatasetNotBuiltError, run_dir.RunDirMismatchError,
