@@ -4,10 +4,12 @@
 #
 #   bash benchmarks/gpu_window.sh <fer5_ck arrays> <out_dir> [tiny]
 #
-# <fer5_ck arrays>: python -m trainer.dump_arrays --dataset=fer5_ck (all three splits;
-# fer5's runs take its FER-2013 faces). Where the file is absent, its pieces
-# <arrays>.part-* are joined: the arrays and the repo together exceed what one device call
-# carries, so one call can carry the first piece and the next the rest (README, "On a GPU").
+# <fer5_ck arrays>: python -m trainer.dump_arrays --dataset=fer5_ck (all three splits,
+# 54 MiB; fer5's runs take its FER-2013 faces). With the repo they exceed what one call of
+# our GPU machines carries (64 MiB), so send them in two pieces while the machine stays
+# warm (ignored files stay there between calls): `split -b 28M <arrays> <arrays>.part-`,
+# carry `<arrays>.part-aa` in a first call (command `true`) and `<arrays>.part-ab` in the
+# call that runs this script, which joins `<arrays>.part-*` where <arrays> is absent.
 #
 # 1. Alone on the GPU: benchmarks/training_throughput.py times MEMBERSxBATCH pairs of our
 #    recipe -> <out_dir>/throughput.json (written after every pair).
@@ -18,9 +20,11 @@
 #    members' alone are ~150 MiB, more than a device call brings back) and the logs ->
 #    <out_dir>/runs.tar.gz.
 #
+# Keras, absent there, travels as wheels in .whl/ (keras, namex, optree; the device tool's
+# README says how to download them), which the script installs first.
 # `tiny` shrinks every model and epoch to seconds on a CPU (tests/test_gpu_window.py).
-# Back here: python benchmarks/gpu_report.py --window=<unpacked out_dir> writes the rows
-# of BENCHMARKS.md and RESULTS.md's study reproductions.
+# Back here: python benchmarks/gpu_report.py --window=<out_dir as it came back> writes
+# BENCHMARKS.md's GPU section (throughput, accuracy per epoch, the study's two runs).
 set -u
 arrays=$1 out=$2 size=${3:-full}
 python=${PYTHON:-python3}

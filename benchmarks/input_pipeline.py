@@ -4,14 +4,20 @@
 
 (a) the study's Keras ImageDataGenerator.flow_from_directory with its augmentations,
 (b) our tf.data pipeline (cache -> shuffle -> batch -> augment -> prefetch) with the same
-    augmentations, (c) FERNet training steps/s fed by (b), with augmentation in the tf.data
-    map or inside the model, vs. fed by in-memory synthetic tensors, and (d) float32 vs
-    mixed_bfloat16 training, (e) training the study's model (its widths, 4x4 kernels)
-    and (f) half our widths (configs/experiments/fernet_small.cfg). Needs fer5_ck built.
+    augmentations, (c) FERNet training images/s fed by (b), with augmentation in the
+    tf.data map or inside the model, vs. fed by the same real batches held in memory (its
+    upper bound), and (d) float32 vs mixed_bfloat16 training, (e) training the study's
+    model (its widths, 4x4 kernels) and (f) half our widths
+    (configs/experiments/fernet_small.cfg). Needs fer5_ck built.
+
+The upper bound is real faces, not a constant batch of uniform noise: such a batch made
+the same training measure slower than tf.data's (see BENCHMARKS.md).
 """
 
+import dataclasses
 import os
 import pathlib
+import statistics
 import tempfile
 import time
 import zipfile
@@ -33,8 +39,9 @@ _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
 _OUT = flags.DEFINE_string('out', 'BENCHMARKS.md', 'Markdown file to (re)write the '
                            'input-pipeline section of.')
 _BATCHES = flags.DEFINE_integer('batches', 60, 'Batches timed per input pipeline.')
-_STEPS = flags.DEFINE_integer('steps', 36, 'Training steps timed per float32 '
-                              'configuration (a third of that for the slow ones).')
+_STEPS = flags.DEFINE_integer('steps', 60, 'Training steps per timing of a training row.')
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'Timings of each training row (the table '
+                                'gives their median and spread).')
 
 BATCH = 64
 FILTERS = fernet_model.DEFAULT_FILTERS  # configs/fernet.cfg: the study's widths
@@ -83,21 +90,64 @@ def tf_data(builder, n: int) -> float:
   return images_per_second(iterator, n)
 
 
-def training_steps(dataset, augment_in_model: bool, policy: str, steps: int,
-                   filters=FILTERS, kernel_size: int = KERNEL) -> float:
-  """(c)-(f) Training images/s of FERNet (default: configs/fernet.cfg's model)."""
-  keras.mixed_precision.set_global_policy(policy)
-  fernet = fernet_model.build_fernet(5, filters, kernel_size=kernel_size, dropout=0.1)
-  model = fernet
-  if augment_in_model:
-    inputs = keras.Input(contract.IMAGE_SHAPE)
-    model = keras.Model(inputs, fernet(augment.build_augmenter(AUGMENT, seed=0)(inputs)))
-  model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss='categorical_crossentropy')
-  model.fit(dataset, steps_per_epoch=6, epochs=1, verbose=0)  # trace and warm up
-  start = time.perf_counter()
-  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-  keras.mixed_precision.set_global_policy('float32')
-  return steps * BATCH / (time.perf_counter() - start)
+def in_memory(dataset: tf.data.Dataset, batches: int = 20) -> tf.data.Dataset:
+  """The first `batches` batches of `dataset`, held in memory and cycled: the same faces
+  (and augmentations, where `dataset` augments) as the pipeline gives, at no input cost.
+  Training fed by it bounds training fed by `dataset` from above."""
+  held = list(dataset.take(batches))
+  return tf.data.Dataset.from_tensor_slices(
+      tuple(tf.stack(parts) for parts in zip(*held))).repeat().prefetch(2)
+
+
+@dataclasses.dataclass
+class TrainingRow:
+  """One timed training configuration: FERNet (default: configs/fernet.cfg's) fed by
+  `feed`, with or without the augmentation layers in the model."""
+  feed: tf.data.Dataset
+  augment_in_model: bool
+  policy: str = 'float32'
+  filters: tuple[int, ...] = FILTERS
+  kernel_size: int = KERNEL
+  model: keras.Model | None = None
+
+  def build(self) -> None:
+    """Builds, compiles and warms the model up (6 steps: tracing, oneDNN's kernels)."""
+    keras.mixed_precision.set_global_policy(self.policy)
+    fernet = fernet_model.build_fernet(5, self.filters, kernel_size=self.kernel_size,
+                                       dropout=0.1)
+    self.model = fernet
+    if self.augment_in_model:
+      inputs = keras.Input(contract.IMAGE_SHAPE)
+      self.model = keras.Model(inputs,
+                               fernet(augment.build_augmenter(AUGMENT, seed=0)(inputs)))
+    self.model.compile(optimizer=keras.optimizers.AdamW(1e-3),
+                       loss='categorical_crossentropy')
+    keras.mixed_precision.set_global_policy('float32')
+    self.model.fit(self.feed, steps_per_epoch=6, epochs=1, verbose=0)
+
+  def images_per_second(self, steps: int) -> float:
+    """Training images/s over `steps` steps."""
+    start = time.perf_counter()
+    self.model.fit(self.feed, steps_per_epoch=steps, epochs=1, verbose=0)
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+def time_rows(rows: dict[str, TrainingRow], steps: int, repeats: int
+              ) -> dict[str, tuple[float, float]]:
+  """{row: (median images/s, spread: (max - min) / median)} of `repeats` timings of each
+  row, taken in rounds (every row once per round), so that a machine that speeds up or
+  slows down during the benchmark affects every row alike."""
+  for name, row in rows.items():
+    print(f'  building {name} ...', flush=True)
+    row.build()
+  timings = {name: [] for name in rows}
+  for round_ in range(repeats):
+    for name, row in rows.items():
+      timings[name].append(row.images_per_second(steps))
+      print(f'  round {round_ + 1}: {name} {timings[name][-1]:.1f} images/s', flush=True)
+  return {name: (statistics.median(values),
+                 (max(values) - min(values)) / statistics.median(values))
+          for name, values in timings.items()}
 
 
 def main(argv):
@@ -113,25 +163,27 @@ def main(argv):
   plain = data.pipeline(builder, 'train', BATCH, training=True)
   in_map = data.pipeline(builder, 'train', BATCH, training=True,
                          augment=lambda x: augmenter(x, training=True))
-  images = tf.random.uniform((BATCH, *contract.IMAGE_SHAPE))
-  labels = tf.one_hot(tf.random.uniform((BATCH,), 0, 5, tf.int32), 5)
-  synthetic = tf.data.Dataset.from_tensors((images, labels)).repeat()
-  print('(c) training steps ...', flush=True)
-  rows['synthetic_model'] = training_steps(synthetic, True, 'float32', steps)
-  rows['pipeline_model'] = training_steps(plain, True, 'float32', steps)
-  rows['synthetic_map'] = training_steps(synthetic, False, 'float32', steps)
-  rows['pipeline_map'] = training_steps(in_map, False, 'float32', steps)
-  print('(d) mixed_bfloat16 ...', flush=True)
-  rows['pipeline_model_bf16'] = training_steps(plain, True, 'mixed_bfloat16',
-                                               max(steps // 3, 3))
-  print('(e) the study\'s model, (f) half widths ...', flush=True)
-  rows['study_model'] = training_steps(synthetic, False, 'float32', max(steps // 3, 3),
-                                       kernel_size=STUDY_KERNEL)
-  rows['half_widths'] = training_steps(synthetic, False, 'float32', steps,
-                                       filters=HALF_FILTERS)
+  held_plain, held_augmented = in_memory(plain), in_memory(in_map)
+  print('(c)-(f) training steps ...', flush=True)
+  timed = time_rows({
+      'memory_model': TrainingRow(held_plain, augment_in_model=True),
+      'pipeline_model': TrainingRow(plain, augment_in_model=True),
+      'memory_map': TrainingRow(held_augmented, augment_in_model=False),
+      'pipeline_map': TrainingRow(in_map, augment_in_model=False),
+      'pipeline_model_bf16': TrainingRow(plain, augment_in_model=True,
+                                         policy='mixed_bfloat16'),
+      'study_model': TrainingRow(held_augmented, augment_in_model=False,
+                                 kernel_size=STUDY_KERNEL),
+      'half_widths': TrainingRow(held_augmented, augment_in_model=False,
+                                 filters=HALF_FILTERS),
+  }, steps, _REPEATS.value)
+
+  def cell(row):
+    median, spread = timed[row]
+    return f'{median:.1f} ({100 * spread:.0f} %)'
 
   def ratio(a, b):
-    return f'{100 * (rows[a] / rows[b] - 1):+.1f} %'
+    return f'{100 * (timed[a][0] / timed[b][0] - 1):+.1f} %'
 
   gpus = len(tf.config.list_physical_devices('GPU'))
   gpu_text = f'{gpus} GPU(s)' if gpus else 'no GPU'
@@ -143,34 +195,35 @@ def main(argv):
       f'Batch {BATCH}; augmentation: flip, ±{AUGMENT.rotation:g}° rotation, '
       f'{AUGMENT.zoom:g} zoom, {AUGMENT.shift:g} shifts, ±{AUGMENT.brightness[1]:g} '
       f'brightness; FERNet widths {"-".join(map(str, FILTERS))}, {KERNEL}x{KERNEL} kernels '
-      f'unless a row says otherwise; {n} batches per input '
-      f'pipeline, {steps} timed steps per training row ({max(steps // 3, 3)} for (d) and '
-      '(e)) after 6 warm-up steps.',
+      f'unless a row says otherwise; {n} batches per input pipeline. Training rows: the '
+      f'median of {_REPEATS.value} timings of {steps} steps each, taken in rounds (every '
+      'row once a round) after 6 warm-up steps, with the spread (max - min) / median. '
+      '"In memory": 20 real batches from the same pipeline, held as tensors and cycled, so '
+      'the model trains on the same faces at no input cost: the upper bound of the row '
+      'below it.',
       '',
       '| measurement | images/s | vs. reference |',
       '|---|---:|---:|',
       f"| (a) ImageDataGenerator.flow_from_directory, augmenting | {rows['a']:.0f} | |",
       f"| (b) tf.data pipeline, same augmentation (after the first epoch) | "
       f"{rows['b']:.0f} | {rows['b'] / rows['a']:.1f}x (a) |",
-      f"| (c) training, augmentation in the model, synthetic in-memory input | "
-      f"{rows['synthetic_model']:.1f} | |",
+      f"| (c) training, augmentation in the model, in memory | {cell('memory_model')} | |",
       f"| (c) training, augmentation in the model, fed by tf.data | "
-      f"{rows['pipeline_model']:.1f} | {ratio('pipeline_model', 'synthetic_model')} vs. "
-      'synthetic |',
-      f"| (c) training, augmentation in the tf.data map, synthetic input (no augmentation) | "
-      f"{rows['synthetic_map']:.1f} | |",
+      f"{cell('pipeline_model')} | {ratio('pipeline_model', 'memory_model')} vs. "
+      'in memory |',
+      f"| (c) training, batches augmented by the tf.data map, in memory | "
+      f"{cell('memory_map')} | |",
       f"| (c) training, augmentation in the tf.data map, fed by tf.data | "
-      f"{rows['pipeline_map']:.1f} | {ratio('pipeline_map', 'synthetic_map')} vs. "
-      'synthetic |',
+      f"{cell('pipeline_map')} | {ratio('pipeline_map', 'memory_map')} vs. in memory |",
       f"| (d) training, mixed_bfloat16, augmentation in the model, fed by tf.data | "
-      f"{rows['pipeline_model_bf16']:.1f} | {ratio('pipeline_model_bf16', 'pipeline_model')}"
+      f"{cell('pipeline_model_bf16')} | {ratio('pipeline_model_bf16', 'pipeline_model')}"
       ' vs. float32 |',
-      f"| (e) training, the study's model ({STUDY_KERNEL}x{STUDY_KERNEL} kernels), no "
-      f"augmentation, synthetic input | {rows['study_model']:.1f} | "
-      f"{rows['synthetic_map'] / rows['study_model']:.1f}x slower than ours |",
-      f"| (f) training, half widths {'-'.join(map(str, HALF_FILTERS))}, no augmentation, "
-      f"synthetic input | {rows['half_widths']:.1f} | "
-      f"{rows['half_widths'] / rows['synthetic_map']:.1f}x faster than ours |",
+      f"| (e) training, the study's model ({STUDY_KERNEL}x{STUDY_KERNEL} kernels), "
+      f"augmented batches in memory | {cell('study_model')} | "
+      f"{timed['memory_map'][0] / timed['study_model'][0]:.1f}x slower than ours |",
+      f"| (f) training, half widths {'-'.join(map(str, HALF_FILTERS))}, augmented batches "
+      f"in memory | {cell('half_widths')} | "
+      f"{timed['half_widths'][0] / timed['memory_map'][0]:.1f}x faster than ours |",
       '',
   ])
   markdown_section.replace_section(_OUT.value, SECTION, table)
