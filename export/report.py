@@ -9,6 +9,7 @@ from sklearn import metrics as sk_metrics
 
 from edge.litert_model import LiteRTModel
 from fer_common import contract
+from fer_common import files
 from fer_common import timing
 from export import yardstick
 from export.size_breakdown import macs
@@ -108,6 +109,18 @@ def to_markdown(report: dict) -> str:
 
 
 def write(report: dict, out_dir: pathlib.Path) -> None:
-  """Writes report.json and report.md into `out_dir`."""
-  (out_dir / contract.REPORT_JSON).write_text(json.dumps(report, indent=2) + '\n')
-  (out_dir / contract.REPORT_MD).write_text(to_markdown(report))
+  """Writes report.json and report.md into `out_dir`, each whole or not at all."""
+  files.write_text(out_dir / contract.REPORT_JSON, json.dumps(report, indent=2) + '\n')
+  files.write_text(out_dir / contract.REPORT_MD, to_markdown(report))
+
+
+def record_yardstick(out_dir: pathlib.Path, result: dict) -> None:
+  """Puts `result` (export.yardstick.measure) into the report of the export folder
+  `out_dir` (or models/<name>), replacing what it held about the yardstick.
+
+  Raises:
+    FileNotFoundError: `out_dir` holds no report.json.
+  """
+  report = json.loads((out_dir / contract.REPORT_JSON).read_text())
+  report.pop('yardstick_missing', None)
+  write({**report, 'yardstick': result}, out_dir)

@@ -29,6 +29,7 @@ import tensorflow_datasets as tfds
 
 from edge import faces
 from edge.classifier import FaceClassifier
+from export import report
 from fer_common import contract
 from fer_common import files
 import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
@@ -226,6 +227,8 @@ def define_flags() -> None:
   flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
   flags.DEFINE_integer('limit', None, 'Only the first N test faces.', lower_bound=1)
   flags.DEFINE_string('out', None, 'Also write the result here (.md, and .json beside).')
+  flags.DEFINE_bool('update_report', False, 'Also record the result in the report.json '
+                    'and report.md beside --model (an export folder or models/<name>).')
 
 
 def main(argv):
@@ -246,6 +249,13 @@ def main(argv):
     files.write_text(out, f'# Yardstick: {model}\n\nWritten by `{command}`.\n\n'
                           f'{markdown}\n')
     files.write_text(out.with_suffix('.json'), json.dumps(result, indent=2) + '\n')
+  if FLAGS.update_report:
+    try:
+      report.record_yardstick(model.parent, result)
+    except FileNotFoundError as e:
+      sys.exit(f'error: --update_report: {e.filename} is missing: {model.parent} is no '
+               'export folder.')
+    print(f'Recorded in {model.parent / contract.REPORT_MD}.')
 
 
 if __name__ == '__main__':

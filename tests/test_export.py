@@ -186,3 +186,16 @@ def test_every_export_report_carries_the_yardstick(exported):
   assert 'cross_dataset' not in measured  # trained on fer5_ck: CK+ is not unseen
   text = (out_dir / 'report.md').read_text()
   assert 'Faces as a camera shows them' in text and 'n/a: trained on fer5_ck' in text
+
+
+def test_an_older_report_gets_the_yardstick_recorded(exported, tmp_path):
+  from export import report as report_lib
+
+  out_dir, report = exported
+  older = {key: value for key, value in report.items() if key != 'yardstick'}
+  report_lib.write(older, tmp_path)
+  assert 'Faces as a camera' not in (tmp_path / 'report.md').read_text()
+  report_lib.record_yardstick(tmp_path, report['yardstick'])
+  assert (tmp_path / 'report.md').read_text() == (out_dir / 'report.md').read_text()
+  with pytest.raises(FileNotFoundError):
+    report_lib.record_yardstick(tmp_path / 'nothing', report['yardstick'])
