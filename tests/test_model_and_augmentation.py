@@ -79,3 +79,40 @@ def test_no_augmentation_configured_is_the_identity():
   augmenter = augment.build_augmenter(augment.AugmentConfig())
   images = np.ones((2, 48, 48, 1), np.float32)
   np.testing.assert_array_equal(augmenter(images, training=True), images)
+
+
+@pytest.mark.parametrize('quality', [10, 30, 50, 90])
+def test_jpeg_layer_compresses_as_a_jpeg_encoder_does(quality):
+  import io
+
+  from PIL import Image
+
+  from trainer import camera_layers
+
+  rng = np.random.default_rng(0)
+  y, x = np.mgrid[0:48, 0:48]
+  face = (128 + 60 * np.sin(x / 7) * np.cos(y / 5) + rng.normal(0, 10, (48, 48)))
+  face = face.clip(0, 255).astype(np.uint8)
+  encoded = io.BytesIO()
+  Image.fromarray(face).save(encoded, 'JPEG', quality=quality)
+  by_pil = np.asarray(Image.open(encoded), np.float32)
+  layer = camera_layers.RandomJpegQuality(quality, max_quality=quality)
+  ours = 255 * np.asarray(layer(face[None, :, :, None] / np.float32(255), training=True))
+  # Within rounding of libjpeg's integer DCT, a fraction of what compression changes.
+  difference, compression = (np.abs(ours[0, :, :, 0] - by_pil).mean(),
+                             np.abs(by_pil - face).mean())
+  assert difference < 0.6 and difference < compression / 4  # in 0-255 levels
+  np.testing.assert_array_equal(layer(face[None, :, :, None], training=False),
+                                face[None, :, :, None])
+
+
+def test_gamma_keeps_black_white_and_order_and_varies_mid_tones():
+  augmenter = augment.build_augmenter(augment.AugmentConfig(gamma=0.5), seed=0)
+  ramp = np.tile(np.linspace(0, 1, 48, dtype=np.float32), (64, 48, 1))[..., None]
+  out = np.asarray(augmenter(ramp, training=True))
+  np.testing.assert_allclose(out[:, :, 0], 0, atol=1e-6)
+  np.testing.assert_allclose(out[:, :, -1], 1, atol=1e-6)
+  assert (np.diff(out, axis=2) >= 0).all()  # a brighter pixel stays brighter
+  middle = out[:, 0, 24, 0]
+  assert middle.min() < ramp[0, 0, 24, 0] < middle.max()
+  assert ((middle > 0.51 ** 1.5 - 1e-3) & (middle < 0.51 ** (1 / 1.5) + 1e-3)).all()

@@ -7,6 +7,7 @@ import keras
 from keras import layers
 
 from fer_common import contract
+from trainer import camera_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,10 @@ class AugmentConfig:
       (RandomContrast): lighting.
     noise: standard deviation of added Gaussian pixel noise (GaussianNoise), as a
       fraction of the value range: a sensor in low light.
+    gamma: gamma drawn log-uniformly from [1 / (1 + gamma), 1 + gamma]
+      (camera_layers.RandomGamma): exposure and the sensor's response curve.
+    jpeg_quality: lowest JPEG quality (1-100) of a compression applied to every image at
+      a quality drawn up to 100 (camera_layers.RandomJpegQuality): photos and streams.
   """
 
   rotation: float = 0.0
@@ -39,6 +44,8 @@ class AugmentConfig:
   blur: float = 0.0
   contrast: float = 0.0
   noise: float = 0.0
+  gamma: float = 0.0
+  jpeg_quality: int = 0
 
 
 def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Sequential:
@@ -76,8 +83,13 @@ def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Seq
                                            sigma=(0.0, config.blur),
                                            value_range=contract.VALUE_RANGE, seed=seed,
                                            dtype='float32'))
+  if config.gamma:
+    stack.append(camera_layers.RandomGamma(config.gamma, seed=seed, dtype='float32'))
   if config.noise:
     stack.append(layers.GaussianNoise(config.noise, seed=seed, dtype='float32'))
+  if config.jpeg_quality:
+    stack.append(camera_layers.RandomJpegQuality(config.jpeg_quality, seed=seed,
+                                                 dtype='float32'))
   return keras.Sequential(stack or [layers.Identity(dtype='float32')], name='augmentation')
 
 

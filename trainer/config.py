@@ -60,6 +60,8 @@ class TrainConfig:
   blur: float
   contrast: float
   noise: float
+  gamma: float
+  jpeg_quality: int
   balance_classes: bool
   mixup: float
   teacher: str | None

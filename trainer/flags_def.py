@@ -102,6 +102,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   flags.DEFINE_float('noise', 0.0, 'GaussianNoise: standard deviation of added pixel '
                      'noise as a fraction of the value range; 0 disables.',
                      lower_bound=0.0, upper_bound=0.5, **kw)
+  flags.DEFINE_float('gamma', 0.0, 'RandomGamma: gamma drawn log-uniformly from '
+                     '[1/(1+g), 1+g]; 0 disables.', lower_bound=0.0, upper_bound=2.0, **kw)
+  flags.DEFINE_integer('jpeg_quality', 0, 'RandomJpegQuality: JPEG compression at a '
+                       'quality drawn from [q, 100]; 0 disables.', lower_bound=0,
+                       upper_bound=100, **kw)
   flags.DEFINE_bool('balance_classes', False, 'Weight each training example by the '
                     'inverse of its class\'s share of the train split (Keras '
                     'class_weight), so rare classes (angry, fearful) count as much as '

@@ -40,7 +40,8 @@ def augment_config(config: TrainConfig) -> augment.AugmentConfig:
   return augment.AugmentConfig(rotation=config.rotation, brightness=config.brightness,
                                zoom=config.zoom, flip=config.flip, shift=config.shift,
                                erasing=config.erasing, blur=config.blur,
-                               contrast=config.contrast, noise=config.noise)
+                               contrast=config.contrast, noise=config.noise,
+                               gamma=config.gamma, jpeg_quality=config.jpeg_quality)
 
 
 def class_weights(counts: list[int]) -> dict[int, float]:
