@@ -10,10 +10,8 @@ line reports for the second epoch (global batch x steps / seconds). Rows are run
 rounds (every row once a round); the table gives the median and spread.
 """
 
-import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from absl import flags
 
 import markdown_section
 from fer_common import machine
+from trainer import multi_worker
 
 _STEPS = flags.DEFINE_integer('steps', 50, 'Training steps per epoch.', lower_bound=1)
 _REPEATS = flags.DEFINE_integer('repeats', 2, 'Runs of each row.', lower_bound=1)
@@ -36,26 +35,14 @@ ROWS = {'fit': 0, 'custom_step': 1, 'two_workers': 2}  # row: workers (0: no TF_
 _RATE = re.compile(r'^epoch 2/2 batch \d+/\d+: (\d+) images/s', re.M)
 
 
-def _free_ports(n: int) -> list[int]:
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def train(workers: int, run_dir: str, steps: int) -> float:
   """Trains with `workers` worker processes (0: plain fit()); returns the last images/s
   the chief's progress line reported in the second epoch."""
-  addresses = [f'127.0.0.1:{port}' for port in _free_ports(max(workers, 1))]
   processes = []
-  for index in range(max(workers, 1)):
+  for tf_config in multi_worker.local_cluster(workers) if workers else [None]:
     env = dict(os.environ)
-    if workers:
-      env['TF_CONFIG'] = json.dumps({'cluster': {'worker': addresses},
-                                     'task': {'type': 'worker', 'index': index}})
+    if tf_config:
+      env['TF_CONFIG'] = tf_config
     command = [sys.executable, '-m', 'trainer', '--flagfile=configs/fernet.cfg',
                f'--run_dir={run_dir}', '--epochs=2', f'--steps_per_epoch={steps}',
                '--eval_limit=512']

@@ -1,9 +1,7 @@
 """Training on several workers (trainer/multi_worker.py): the same training as fit(), the
 same weights on every worker, and a run that survives the loss of a worker."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -37,23 +35,11 @@ runpy.run_module(module, run_name='__main__', alter_sys=True)
 '''
 
 
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def _start_workers(data_dir, run_dir, count, epochs, die_before_step=None):
   """Starts `count` trainer workers on 127.0.0.1; worker 1 dies before the given step."""
-  workers = [f'127.0.0.1:{port}' for port in _free_ports(count)]
   processes = []
-  for index in range(count):
-    env = dict(os.environ, TF_CONFIG=json.dumps(
-        {'cluster': {'worker': workers}, 'task': {'type': 'worker', 'index': index}}))
+  for index, tf_config in enumerate(multi_worker.local_cluster(count)):
+    env = dict(os.environ, TF_CONFIG=tf_config)
     command = ['-m', 'trainer']
     if index == 1 and die_before_step:
       env['DIE_BEFORE_STEP'] = str(die_before_step)

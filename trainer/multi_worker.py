@@ -16,8 +16,10 @@ others into their own folders, and on a restart every worker restores the chief'
 checkpoint, so that all of them start from the same state.
 """
 
+import json
 import pathlib
 import shutil
+import socket
 
 import keras
 import numpy as np
@@ -29,6 +31,20 @@ from trainer import callbacks as callbacks_lib
 # What a worker sees when another worker of the run stopped or cannot be reached.
 _PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError,
                 tf.errors.DeadlineExceededError)
+
+
+def local_cluster(workers: int) -> list[str]:
+  """TF_CONFIG values for `workers` worker processes on this machine (127.0.0.1, ports
+  free now), index 0 the chief: multi-worker training tried on one machine."""
+  sockets = [socket.socket() for _ in range(workers)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  addresses = [f'127.0.0.1:{s.getsockname()[1]}' for s in sockets]
+  for s in sockets:
+    s.close()
+  return [json.dumps({'cluster': {'worker': addresses},
+                      'task': {'type': 'worker', 'index': index}})
+          for index in range(workers)]
 
 
 class WorkerLostError(RuntimeError):
