@@ -96,7 +96,7 @@ def train(config: TrainConfig) -> dict | None:
   else:
     training_model.fit(
         train_data, validation_data=evaluation['validation'], epochs=config.epochs,
-        class_weight=class_weight,
+        class_weight=class_weight, shuffle=False,  # the tf.data pipeline shuffles
         steps_per_epoch=steps_per_epoch, callbacks=callback_list,
         verbose=1 if interactive else 2)
   nan_guard.check()
