@@ -10,8 +10,9 @@
     model (its widths, 4x4 kernels) and (f) half our widths
     (configs/experiments/fernet_small.cfg). Needs fer5_ck built.
 
-The upper bound is real faces, not a constant batch of uniform noise: such a batch made
-the same training measure slower than tf.data's (see BENCHMARKS.md).
+The upper bound is real faces held in memory. The constant batch of uniform noise used
+before stays as a row: it trains as fast as real faces; the gap it once showed came from
+the machine's speed changing between single timings (BENCHMARKS.md), hence the rounds.
 """
 
 from collections.abc import Iterator
