@@ -21,7 +21,7 @@
 #    <out_dir>/runs.tar.gz.
 #
 # Keras, absent there, travels as wheels in .whl/ (keras, namex, optree; the device tool's
-# README says how to download them), which the script installs first.
+# README says how to download them), which the script installs where Keras is missing.
 # `tiny` shrinks every model and epoch to seconds on a CPU (tests/test_gpu_window.py).
 # Back here: python benchmarks/gpu_report.py --window=<out_dir as it came back> writes
 # BENCHMARKS.md's GPU section (throughput, accuracy per epoch, the study's two runs).
@@ -32,7 +32,7 @@ python=${PYTHON:-python3}
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} XLA_PYTHON_CLIENT_PREALLOCATE=false \
   PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} \
   JAX_COMPILATION_CACHE_DIR=/tmp/jax_cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
-if [[ -d .whl ]]; then  # Keras and what it needs, carried as wheels (device README)
+if ! "$python" -c 'import keras' 2> /dev/null; then  # carried as wheels (device README)
   "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=$PYTHONPATH:/tmp/site
