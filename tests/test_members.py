@@ -30,8 +30,8 @@ def test_each_member_trains_as_it_would_alone():
   labels = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 32)]
   weights = rng.uniform(0.5, 2.0, 32).astype(np.float32)  # as --balance_classes gives
   keras.utils.set_random_seed(0)
-  fernets, together = members.build_training_model(5, 4, _config(*PLAIN, '--members_at_once=3'),
-                                                   3)
+  fernets, together = members.build_training_model(
+      5, 4, _config(*PLAIN, '--members_at_once=3'))
   [alone], alone_model = array_fit.build_training_model(5, 4, _config(*PLAIN))
   alone.set_weights(fernets[1].get_weights())
   assert any(not np.array_equal(a, b) for a, b in

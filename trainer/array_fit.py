@@ -128,8 +128,7 @@ def build_training_model(num_classes: int, steps_per_epoch: int, config: TrainCo
   under JAX; with --members_at_once, the members' FERNets and their model
   (trainer.members)."""
   if config.members_at_once > 1:
-    return members.build_training_model(num_classes, steps_per_epoch, config,
-                                        config.members_at_once)
+    return members.build_training_model(num_classes, steps_per_epoch, config)
   augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed)
   augment.allow_xla(augmenter)
   fernet = recipe.build_fernet(num_classes, config)

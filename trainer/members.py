@@ -26,12 +26,13 @@ from trainer import recipe
 from trainer.config import TrainConfig
 
 
-def build_training_model(num_classes: int, steps_per_epoch: int, config: TrainConfig,
-                         members: int) -> tuple[list[keras.Model], keras.Model]:
-  """(the members' FERNets, the compiled training model with one output per member)."""
+def build_training_model(num_classes: int, steps_per_epoch: int, config: TrainConfig
+                         ) -> tuple[list[keras.Model], keras.Model]:
+  """(the FERNets of the config's --members_at_once members, the compiled training model
+  with one output per member)."""
   inputs = keras.Input(contract.IMAGE_SHAPE, name='image')
   fernets, outputs = [], []
-  for k in range(members):
+  for k in range(config.members_at_once):
     augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed + k)
     augment.allow_xla(augmenter)
     fernets.append(recipe.build_fernet(num_classes, config))
