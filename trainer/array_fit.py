@@ -155,11 +155,13 @@ def fit(run: RunDir, train: tuple[np.ndarray, np.ndarray],
   if time_budget_s:
     deadline = callbacks.StopAtDeadline(_START + time_budget_s)
     callback_list.insert(0, deadline)  # before the backup, which must stay last
-  labels = keras.tree.flatten(train[1])[0].argmax(-1)
-  # fit()'s class_weight as sample weights, which a model of several outputs takes too.
-  sample_weight = np.array(list(recipe.class_weights(
-      np.bincount(labels, minlength=len(class_names)).tolist()).values()),
-      np.float32)[labels] if config.balance_classes else None
+  sample_weight = None
+  if config.balance_classes:
+    # fit()'s class_weight as sample weights, which a model of several outputs takes too.
+    labels = keras.tree.flatten(train[1])[0].argmax(-1)
+    weights = recipe.class_weights(np.bincount(labels, minlength=len(class_names)).tolist())
+    sample_weight = np.array([weights.get(c, 0.0) for c in range(len(class_names))],
+                             np.float32)[labels]
   # Shuffled each epoch by Keras.
   trained.fit(*train, batch_size=config.batch_size, epochs=config.epochs,
               validation_data=validation, callbacks=callback_list,
