@@ -160,7 +160,7 @@ def fit(run: RunDir, train: tuple[np.ndarray, np.ndarray],
     # fit()'s class_weight as sample weights, which a model of several outputs takes too.
     labels = keras.tree.flatten(train[1])[0].argmax(-1)
     weights = recipe.class_weights(np.bincount(labels, minlength=len(class_names)).tolist())
-    sample_weight = np.array([weights.get(c, 0.0) for c in range(len(class_names))],
+    sample_weight = np.array(recipe.class_weight_table(weights, len(class_names)),
                              np.float32)[labels]
   # Shuffled each epoch by Keras.
   trained.fit(*train, batch_size=config.batch_size, epochs=config.epochs,

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import callbacks as callbacks_lib
+from trainer import recipe
 
 
 # What a worker sees when another worker of the run stopped or cannot be reached.
@@ -98,7 +99,7 @@ def _sample_weights(labels: tf.Tensor, class_weight: dict[int, float] | None):
   """fit()'s class_weight as sample weights: the weight of each example's (argmax) class."""
   if not class_weight:
     return None
-  table = tf.constant([class_weight.get(i, 1.0) for i in range(labels.shape[-1])],
+  table = tf.constant(recipe.class_weight_table(class_weight, labels.shape[-1]),
                       labels.dtype)
   return tf.gather(table, tf.argmax(labels, axis=-1))
 

@@ -51,6 +51,12 @@ def class_weights(counts: list[int]) -> dict[int, float]:
   return {label: total / (len(counts) * n) for label, n in enumerate(counts) if n}
 
 
+def class_weight_table(class_weight: dict[int, float], num_classes: int) -> list[float]:
+  """`class_weight` as one weight per class index (1 for a class it leaves out, as Keras
+  does): the table that turns labels into fit()'s sample weights."""
+  return [class_weight.get(label, 1.0) for label in range(num_classes)]
+
+
 def build_fernet(num_classes: int, config: TrainConfig, dtype_policy: str | None = None,
                  replicas: int = 1) -> keras.Model:
   """FERNet with the flags' widths, kernel size and dropout; over several `replicas` its
