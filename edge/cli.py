@@ -11,32 +11,34 @@ import sys
 import cv2
 import numpy as np
 
+from edge import blazeface
 from edge import faces as faces_lib
 from edge import images
+from edge import model_files
 from edge import sidecar as sidecar_lib
 from fer_common import timing
 from edge import video as video_lib
 from edge.classifier import FaceClassifier
 from edge.classifier import annotate
 from edge.faces import FaceFinder
-from edge.faces import HaarFaceDetector
+from edge.faces import VideoFaceFinder
 from edge.faces import WholeImage
 from edge.litert_model import ModelError
 
-# Where the shipped models are: the checkout's models/ folder, or the copy that
-# `pip install` puts under <prefix>/share/fer-edge/models; one folder per model.
-MODEL_DIRS = (pathlib.Path(__file__).resolve().parents[1] / 'models',
-              pathlib.Path(sys.prefix) / 'share' / 'fer-edge' / 'models')
 SHIPPED = ('accurate', 'fast')
+SMOOTH_S = 0.3  # the --smooth default, chosen by benchmarks/smoothing.py
 
 
 def shipped_model(name: str) -> pathlib.Path:
-  """The int8 file of the shipped model `name` (the first MODEL_DIRS entry that has
-  it)."""
-  for folder in MODEL_DIRS:
-    if (folder / name / 'int8.tflite').is_file():
-      return folder / name / 'int8.tflite'
-  return MODEL_DIRS[0] / name / 'int8.tflite'
+  """The int8 file of the shipped model `name`."""
+  return model_files.find(name, 'int8.tflite') / 'int8.tflite'
+
+
+def _seconds(value: str) -> float:
+  seconds = float(value)
+  if not 0 <= seconds <= 60:
+    raise argparse.ArgumentTypeError(f'{value}: give seconds from 0 to 60')
+  return seconds
 
 
 def model_path(value: str) -> pathlib.Path:
@@ -45,14 +47,12 @@ def model_path(value: str) -> pathlib.Path:
 
 
 def make_finder(args, still: bool):
-  """The face finder the flags ask for: for still images every retry (rotated copies,
-  a border, the whole image), for video frames the single fast pass."""
+  """The face finder the flags ask for: for still images the whole tile pyramid, for
+  video the faces of the frame before and one window of the pyramid a few frames."""
   if getattr(args, 'no_detect', False):
     return WholeImage()
-  haar = HaarFaceDetector(detect_width=args.detect_width)
-  if still:
-    return FaceFinder(haar)
-  return FaceFinder.single_pass(haar)
+  detector = blazeface.BlazeFace(num_threads=args.threads)
+  return FaceFinder(detector) if still else VideoFaceFinder(detector)
 
 
 def make_classifier(args, still: bool) -> FaceClassifier:
@@ -99,7 +99,9 @@ def _time(function, runs: int) -> dict[str, float]:
 
 
 def bench(args) -> int:
-  """Prints latency of the model alone and of detect+classify on one frame, as JSON."""
+  """Prints latency of the model alone and of detect+classify, as JSON: the same frame
+  again and again through the video path, so each costs what a frame of a video costs
+  once its faces are followed (edge.faces.VideoFaceFinder)."""
   cv2.setNumThreads(args.threads)
   classifier = make_classifier(args, still=False)
   if args.image:
@@ -129,7 +131,8 @@ def video(args) -> int:
   """Classifies every frame of a video or camera; prints FPS; returns 0 at its end."""
   classifier = make_classifier(args, still=False)
   return video_lib.run(classifier, args.source, output=args.output, show=args.show,
-                       max_frames=args.max_frames)
+                       max_frames=args.max_frames, smooth_s=args.smooth,
+                       csv_path=args.csv)
 
 
 def _add_model_flag(command: argparse.ArgumentParser, default: str) -> None:
@@ -144,8 +147,6 @@ def parser() -> argparse.ArgumentParser:
   main = argparse.ArgumentParser(prog='python -m edge', description=__doc__)
   common = argparse.ArgumentParser(add_help=False)
   common.add_argument('--threads', type=int, default=1, help='CPU threads (default 1)')
-  common.add_argument('--detect-width', type=int, default=320,
-                      help='frames are downscaled to this width for face detection')
   commands = main.add_subparsers(dest='command', required=True)
   c = commands.add_parser('classify', parents=[common], help='classify image files')
   c.add_argument('paths', nargs='+', help='image files or folders of images')
@@ -161,6 +162,11 @@ def parser() -> argparse.ArgumentParser:
                  'OpenCV build, not opencv-python-headless)')
   v.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
   v.add_argument('--no-detect', action='store_true', help='frames are cropped faces')
+  v.add_argument('--smooth', type=_seconds, default=SMOOTH_S, metavar='SECONDS',
+                 help='time constant over which each face\'s probabilities are smoothed '
+                 f'(0: none; default {SMOOTH_S}, docs/results/smoothing.md)')
+  v.add_argument('--csv', metavar='FILE', help='also write one row per face per frame '
+                 '(t, track, box, label, probabilities)')
   _add_model_flag(v, 'fast')
   v.set_defaults(run=video)
   b = commands.add_parser('bench', parents=[common], help='measure latency and FPS')
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
   try:
     return args.run(args)
   except (ModelError, sidecar_lib.SidecarError, images.ImageError,
-          video_lib.VideoError) as e:
+          video_lib.VideoError, blazeface.DetectorError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   except KeyboardInterrupt:

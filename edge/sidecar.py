@@ -25,6 +25,7 @@ class Sidecar:
   scale: float  # model input = pixel * scale + offset
   offset: float
   variants: dict
+  temperature: float = 1.0  # of the variant loaded (export.calibration)
 
   @property
   def image_size(self) -> tuple[int, int]:
@@ -50,8 +51,8 @@ def load(path: str | pathlib.Path) -> Sidecar:
     path = path.with_name(contract.SIDECAR)
   try:
     spec = json.loads(path.read_text())
-    if model_path.suffix == '.tflite':
-      contract.variant_entry(spec, model_path)
+    entry = (contract.variant_entry(spec, model_path) if model_path.suffix == '.tflite'
+             else {})
     normalisation = spec['input']['normalisation']
     return Sidecar(
         labels=tuple(spec['labels']),
@@ -59,6 +60,7 @@ def load(path: str | pathlib.Path) -> Sidecar:
         scale=float(normalisation['scale']),
         offset=float(normalisation['offset']),
         variants=dict(spec.get('variants', {})),
+        temperature=float(entry.get('temperature', 1.0)),
     )
   except FileNotFoundError:
     raise SidecarError(f'{path} not found: every model needs the model.json that '

@@ -1,16 +1,25 @@
-"""Per-frame classification of a video file or a camera (Picamera2 when importable)."""
+"""Per-frame classification of a video file or a camera (Picamera2 when importable):
+faces followed by track, their probabilities smoothed, one JSON line per frame."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import dataclasses
 import json
 import pathlib
+import signal
 import sys
 import time
 
 import cv2
+import numpy as np
 
+from edge import tracking
+from edge.classifier import Face
 from edge.classifier import FaceClassifier
 from edge.classifier import annotate
+from fer_common import files
 
 
 class VideoError(RuntimeError):
@@ -18,17 +27,25 @@ class VideoError(RuntimeError):
 
 
 class _OpenCVSource:
+  """A video file (timed by its own timestamps) or a camera (timed by the clock)."""
 
   def __init__(self, source: str):
-    self._capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    self._camera = source.isdigit()
+    self._capture = cv2.VideoCapture(int(source) if self._camera else source)
     if not self._capture.isOpened():
-      kind = 'camera' if source.isdigit() else 'video file'
+      kind = 'camera' if self._camera else 'video file'
       raise VideoError(f'cannot open {kind} {source!r}')
     self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 30.0
+    self._start = time.monotonic()
 
   def read(self):
+    """(frame, seconds since the start), or (None, None) at the end."""
     ok, frame = self._capture.read()
-    return frame if ok else None
+    if not ok:
+      return None, None
+    if self._camera:
+      return frame, time.monotonic() - self._start
+    return frame, self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
 
   def close(self):
     self._capture.release()
@@ -47,9 +64,11 @@ class _PicameraSource:
     except Exception as e:  # Picamera2 raises several types when no camera is attached
       raise VideoError(f'cannot open the Pi camera: {e}') from e
     self.fps = 30.0
+    self._start = time.monotonic()
 
   def read(self):
-    return self._camera.capture_array()  # RGB888 is BGR byte order in OpenCV terms
+    """(frame, seconds since the start); RGB888 is BGR byte order in OpenCV terms."""
+    return self._camera.capture_array(), time.monotonic() - self._start
 
   def close(self):
     self._camera.stop()
@@ -67,44 +86,95 @@ def open_source(source: str):
   return _OpenCVSource(source)
 
 
-def run(classifier: FaceClassifier, source: str, output: str | None = None,
-        show: bool = False, max_frames: int = 0) -> int:
-  """Classifies frames until the stream ends, max_frames, or Ctrl-C; prints FPS.
+CSV_COLUMNS = ('t', 'track', 'x', 'y', 'width', 'height', 'label')
 
-  Each frame's faces go to stdout as one JSON line; FPS every 30 frames and a summary go
-  to stderr.
+
+class _Stop(Exception):
+  """SIGTERM: end the run as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm():
+  """Turns SIGTERM (systemd, Docker, kill) into a clean stop while the block runs."""
+  def stop(signum, frame):
+    del signum, frame
+    raise _Stop()
+  previous = signal.signal(signal.SIGTERM, stop)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def tracked_faces(classifier: FaceClassifier, tracker: tracking.Tracker,
+                  gray: np.ndarray, t: float) -> list[Face]:
+  """The faces of one frame at `t` seconds, each with its track id and its track's
+  smoothed probabilities; `label` is their argmax."""
+  faces = classifier.classify(gray)
+  tracks = tracker.update(t, [f.box for f in faces],
+                          [list(f.probabilities.values()) for f in faces])
+  labels = classifier.sidecar.labels
+  return [dataclasses.replace(
+      face, track=track.id, label=labels[int(np.argmax(track.probabilities))],
+      probabilities={n: round(float(p), 6) for n, p in zip(labels, track.probabilities)})
+          for face, track in zip(faces, tracks)]
+
+
+def run(classifier: FaceClassifier, source: str, output: str | None = None,
+        show: bool = False, max_frames: int = 0, smooth_s: float = 0.3,
+        csv_path: str | None = None) -> int:
+  """Classifies frames until the stream ends, max_frames, Ctrl-C or SIGTERM; prints FPS.
+
+  Each frame's faces go to stdout as one JSON line ({'frame', 't', 'faces'}, each face
+  with its `track`); FPS every 30 frames and a summary go to stderr. `csv_path` gets one
+  row per face per frame, written whole when the run ends.
   """
-  if output and not pathlib.Path(output).resolve().parent.is_dir():
-    raise VideoError(f'--output {output}: the folder {pathlib.Path(output).parent} does '
-                     'not exist; create it first')
+  for path, flag in ((output, '--output'), (csv_path, '--csv')):
+    if path and not pathlib.Path(path).resolve().parent.is_dir():
+      raise VideoError(f'{flag} {path}: the folder {pathlib.Path(path).parent} does '
+                       'not exist; create it first')
+  tracker = tracking.Tracker(smooth_s)
   frames_in = open_source(source)
   writer, frames, start = None, 0, time.perf_counter()
-  try:
-    while not max_frames or frames < max_frames:
-      frame = frames_in.read()
-      if frame is None:
-        break
-      faces = classifier.classify(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
-      frames += 1
-      print(json.dumps({'frame': frames, 'faces': [f.as_dict() for f in faces]}),
-            flush=True)
-      if output or show:
-        drawn = annotate(frame, faces)
-        if output:
-          if writer is None:
-            writer = _open_writer(output, drawn.shape, frames_in.fps)
-          writer.write(drawn)
-        if show:
-          _show(drawn)
-      if frames % 30 == 0:
-        print(f'{frames} frames, {frames / (time.perf_counter() - start):.1f} FPS',
-              file=sys.stderr, flush=True)
-  except KeyboardInterrupt:
-    pass
-  finally:
-    frames_in.close()
-    if writer is not None:
-      writer.release()
+  with contextlib.ExitStack() as stack:
+    rows = None
+    if csv_path:
+      table = stack.enter_context(files.replaced(csv_path)).open('w', newline='')
+      stack.callback(table.close)
+      rows = csv.writer(table)
+      rows.writerow([*CSV_COLUMNS, *classifier.sidecar.labels])
+    try:
+      with _stopped_by_sigterm():
+        while not max_frames or frames < max_frames:
+          frame, t = frames_in.read()
+          if frame is None:
+            break
+          faces = tracked_faces(classifier, tracker,
+                                cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), t)
+          frames += 1
+          print(json.dumps({'frame': frames, 't': round(t, 3),
+                            'faces': [f.as_dict() for f in faces]}), flush=True)
+          if rows:
+            for f in faces:
+              rows.writerow([round(t, 3), f.track, *f.box.as_list(), f.label,
+                             *f.probabilities.values()])
+          if output or show:
+            drawn = annotate(frame, faces)
+            if output:
+              if writer is None:
+                writer = _open_writer(output, drawn.shape, frames_in.fps)
+              writer.write(drawn)
+            if show:
+              _show(drawn)
+          if frames % 30 == 0:
+            print(f'{frames} frames, {frames / (time.perf_counter() - start):.1f} FPS',
+                  file=sys.stderr, flush=True)
+    except (KeyboardInterrupt, _Stop):
+      pass
+    finally:
+      frames_in.close()
+      if writer is not None:
+        writer.release()
   elapsed = time.perf_counter() - start
   print(f'done: {frames} frames in {elapsed:.1f} s, {frames / max(elapsed, 1e-9):.1f} FPS',
         file=sys.stderr)

@@ -17,6 +17,7 @@ from absl import app
 from absl import flags
 import keras
 
+from export import calibration as calibration_lib
 from export import convert
 from export import inputs
 from export import report
@@ -100,15 +101,17 @@ def load_model(path: pathlib.Path) -> keras.Model:
   return model
 
 
-def sidecar(run: inputs.TrainedRun, measured: dict, folder: pathlib.Path) -> dict:
+def sidecar(run: inputs.TrainedRun, measured: dict, temperatures: dict,
+            folder: pathlib.Path) -> dict:
   """The model.json contract read by the edge runner, naming each .tflite in `folder`
-  by its checksum."""
+  by its checksum, with its quantisation and its fitted temperature."""
   variants = {}
   for name, m in measured.items():
     entry = {key: value for key, value in m.items()
              if key.startswith(('input_', 'output_'))}
     variants[f'{name}.tflite'] = {
-        'sha256': contract.sha256(folder / f'{name}.tflite'), **entry}
+        'sha256': contract.sha256(folder / f'{name}.tflite'), **entry,
+        'temperature': temperatures[name]['temperature']}
   return contract.sidecar(run.labels, run.preprocessing['input'], variants,
                           {'run_dir': str(run.root),
                            'dataset': f'{contract.DATASET}/{run.dataset}'})
@@ -127,12 +130,13 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
   train_images, train_labels = inputs.load_split(run, 'train')
   calibration = inputs.stratified_sample(train_images, train_labels, calibration_samples)
   test_images, test_labels = inputs.load_split(run, 'test', eval_limit)
+  validation_images, validation_labels = inputs.load_split(run, 'validation', eval_limit)
   keras_probabilities = model.predict(test_images, batch_size=256, verbose=0)
   keras_predicted = keras_probabilities.argmax(-1)
 
   staging = files.temp_folder(out)
   try:
-    measured = {}
+    measured, temperatures = {}, {}
     for variant in contract.VARIANTS:
       print(f'Converting and measuring {variant} ...', flush=True)
       path = staging / f'{variant}.tflite'
@@ -140,9 +144,11 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
           model, variant, lambda: (image[None] for image in calibration), workdir=staging))
       measured[variant] = report.measure(path, test_images, test_labels, keras_predicted,
                                          latency_runs)
+      temperatures[variant] = calibration_lib.calibrate(
+          calibration_lib.predict_all(path, validation_images), validation_labels)
     (staging / contract.LABELS).write_text('\n'.join(run.labels) + '\n')
     (staging / contract.SIDECAR).write_text(
-        json.dumps(sidecar(run, measured, staging), indent=2) + '\n')
+        json.dumps(sidecar(run, measured, temperatures, staging), indent=2) + '\n')
     result = {
         'run_dir': str(run.root), 'dataset': run.dataset,
         'test_examples': int(len(test_labels)), 'latency_runs': latency_runs,
@@ -150,6 +156,7 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
         'int8_dot_product': machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS),
         'keras': report.keras_reference(keras_probabilities, test_labels),
         'variants': measured,
+        'calibration': temperatures,
         'quantisation_notes': QUANTISATION_NOTES.format(n=len(calibration)),
     }
     result['targets'] = report.targets(result)

@@ -11,6 +11,7 @@ from edge.litert_model import LiteRTModel
 from fer_common import contract
 from fer_common import files
 from fer_common import timing
+from export import calibration
 from export import yardstick
 from export.size_breakdown import macs
 from export.size_breakdown import size_breakdown
@@ -105,6 +106,11 @@ def to_markdown(report: dict) -> str:
     lines += ['', '## Faces as a camera shows them (int8, `python -m export.yardstick`)',
               '', yardstick.to_markdown(report['yardstick']) if 'yardstick' in report
               else f"Not measured: {report['yardstick_missing']}"]
+  if 'calibration' in report:
+    lines += ['', '## Probabilities (`python -m export.calibration`)', '',
+              'Each variant\'s probabilities are divided, as logits, by a temperature '
+              'fitted on the validation split; model.json records it and the edge runner '
+              'applies it.', '', calibration.to_markdown(report['calibration'])]
   lines += ['', '## Quantisation', '', report['quantisation_notes'], '']
   return '\n'.join(lines)
 
@@ -113,6 +119,17 @@ def write(report: dict, out_dir: pathlib.Path) -> None:
   """Writes report.json and report.md into `out_dir`, each whole or not at all."""
   files.write_text(out_dir / contract.REPORT_JSON, json.dumps(report, indent=2) + '\n')
   files.write_text(out_dir / contract.REPORT_MD, to_markdown(report))
+
+
+def record_calibration(out_dir: pathlib.Path, result: dict) -> None:
+  """Puts the calibration of some variants ({variant: export.calibration.calibrate()})
+  into the report of the export folder `out_dir` (or models/<name>).
+
+  Raises:
+    FileNotFoundError: `out_dir` holds no report.json.
+  """
+  report = json.loads((out_dir / contract.REPORT_JSON).read_text())
+  write({**report, 'calibration': {**report.get('calibration', {}), **result}}, out_dir)
 
 
 def record_yardstick(out_dir: pathlib.Path, result: dict) -> None:

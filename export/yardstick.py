@@ -8,8 +8,9 @@ Two measurements, beside the test accuracy on the dataset's own crops:
               into a larger frame at another scale, position and roll, under one of:
               lighting (gamma and contrast), blur, down-and-up sampling, sensor noise,
               JPEG compression, or none; then the whole edge path runs: find the face
-              (edge.faces.FaceFinder), cut it out, classify it. A face not found counts
-              as wrong.
+              (edge.faces.FaceFinder, the photo path: BlazeFace on the frame and its
+              tiles), cut it out levelled and framed, classify it. A face not found
+              counts as wrong.
   cross_dataset  for a model trained without CK+ (fer5): every CK+ face of the five
               classes, none of which it has seen.
 The exporter runs it on every export (report.md); RESULTS.md carries it for the shipped
@@ -117,18 +118,18 @@ def nearest(boxes: list[faces.Box], item: Scene) -> faces.Box | None:
   return None
 
 
-def robustness(classifier: FaceClassifier, images: np.ndarray, labels: np.ndarray
-               ) -> dict:
-  """The robustness measurement (module docstring) of `classifier` on test faces."""
-  finder = faces.FaceFinder()
+def robustness(classifier: FaceClassifier, images: np.ndarray, labels: np.ndarray,
+               finder: faces.FaceDetector | None = None) -> dict:
+  """The robustness measurement (module docstring) of `classifier` on test faces, with
+  `finder` (default: the photo path's edge.faces.FaceFinder())."""
+  finder = finder or faces.FaceFinder()
   rows = []
   for index, (face, label) in enumerate(zip(images, labels)):
     item = scene(face[..., 0], index)
     box = nearest(finder.detect(item.image), item)
     predicted = None
     if box is not None:
-      probabilities = classifier.probabilities(faces.crop(item.image, box,
-                                                          classifier.framing))
+      probabilities = classifier.probabilities(faces.crop(item.image, box))
       predicted = int(np.argmax(probabilities))
     rows.append((item.perturbation, box is not None, predicted == int(label)))
     if (index + 1) % 250 == 0:

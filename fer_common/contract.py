@@ -17,6 +17,8 @@ import pathlib
 import zipfile
 from collections.abc import Iterable
 
+import numpy as np
+
 from fer_common import files
 
 # --- The dataset --------------------------------------------------------------------
@@ -49,6 +51,17 @@ def apply_normalisation(pixels, normalisation: dict):
 def normalise(pixels):
   """Maps float32 pixel values in [0, 255] to the model input, as training does."""
   return apply_normalisation(pixels, NORMALISATION)
+
+
+def apply_temperature(probabilities, temperature: float):
+  """Class probabilities (numpy, last axis) softened (temperature > 1) or sharpened
+  (< 1): softmax(log(p) / temperature), the calibration that a sidecar's variant
+  records as 'temperature'. A probability of 0 (an int8 output's lowest step) counts
+  as 1e-6."""
+  logits = np.log(np.clip(np.asarray(probabilities, np.float64), 1e-6, None)) / temperature
+  logits -= logits.max(axis=-1, keepdims=True)
+  scaled = np.exp(logits)
+  return (scaled / scaled.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def input_spec() -> dict:

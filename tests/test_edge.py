@@ -79,7 +79,10 @@ def test_float32_tflite_through_edge_matches_keras(trained_run, exported):
   (record,) = _records(result.stdout)
   pixels = np.asarray(Image.open(path).convert('L'), np.float32)[None, ..., None] / 255
   model = keras.models.load_model(trained_run / 'inference.keras', compile=False)
-  expected = model.predict(pixels, verbose=0)[0]
+  # The edge runner applies the temperature fitted at export (test_calibration.py).
+  temperature = json.loads((out_dir / 'model.json').read_text())['variants'][
+      'float32.tflite']['temperature']
+  expected = contract.apply_temperature(model.predict(pixels, verbose=0)[0], temperature)
   np.testing.assert_allclose(list(record['faces'][0]['probabilities'].values()), expected,
                              atol=1e-4)
 

@@ -64,8 +64,10 @@ def test_sidecar_round_trips_and_labels_file_matches(trained_run, exported):
   assert spec.input_shape == (1, 48, 48, 1)
   assert spec.scale == pytest.approx(1 / 255)
   lite = LiteRTModel(out_dir / 'int8.tflite')
-  assert spec.variants['int8.tflite'] == {
-      **lite.quantization(), 'sha256': contract.sha256(out_dir / 'int8.tflite')}
+  entry = spec.variants['int8.tflite']
+  assert entry == {**lite.quantization(), 'sha256': contract.sha256(out_dir / 'int8.tflite'),
+                   'temperature': entry['temperature']}
+  assert spec.temperature == entry['temperature'] > 0
   pixels = np.full((48, 48), 255, np.uint8)
   assert spec.normalise(pixels).max() == pytest.approx(1.0)
 

@@ -1,0 +1,118 @@
+"""Faces followed across frames: track ids that stay with their face, smoothed labels that
+do not flicker, and `edge video`'s times and CSV on a real video file."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import matplotlib
+import numpy as np
+
+from conftest import REPO
+from edge import faces
+from edge import tracking
+
+PORTRAIT = matplotlib.get_data_path() + '/sample_data/grace_hopper.jpg'
+FPS = 15
+
+
+def probabilities(winner, p=0.8):
+  """Five class probabilities with `p` on class `winner`."""
+  result = np.full(5, (1 - p) / 4)
+  result[winner] = p
+  return result
+
+
+def test_a_one_frame_flip_does_not_change_the_smoothed_label():
+  tracker = tracking.Tracker(smooth_s=0.3)
+  box = faces.Box(100, 100, 80, 80)
+  labels = []
+  for frame in range(60):  # 2 s at 30 fps; frame 30 alone looks sad, confidently
+    p = probabilities(4, 0.95) if frame == 30 else probabilities(2, 0.7)
+    (track,) = tracker.update(frame / 30, [box], [p])
+    labels.append(int(np.argmax(track.probabilities)))
+  assert labels == [2] * 60
+  raw = tracking.Tracker(smooth_s=0)  # unsmoothed, the flip shows
+  flipped = [int(np.argmax(raw.update(f / 30, [box], [probabilities(4, 0.95) if f == 30
+                                                       else probabilities(2)])[0]
+                           .probabilities)) for f in range(60)]
+  assert flipped[30] == 4
+
+
+def test_a_lasting_change_comes_through_within_the_time_constant():
+  tracker = tracking.Tracker(smooth_s=0.3)
+  box = faces.Box(0, 0, 50, 50)
+  changed_at = None
+  for frame in range(90):
+    winner = 2 if frame < 30 else 4
+    (track,) = tracker.update(frame / 30, [box], [probabilities(winner)])
+    if changed_at is None and np.argmax(track.probabilities) == 4:
+      changed_at = frame
+  assert 30 < changed_at <= 30 + 0.3 * 30 * 2
+
+
+def test_tracks_end_after_missed_frames_and_ids_are_never_reused():
+  tracker = tracking.Tracker(max_missed=2)
+  a, b = faces.Box(0, 0, 50, 50), faces.Box(300, 0, 50, 50)
+  first = [t.id for t in tracker.update(0.0, [a, b], [probabilities(0)] * 2)]
+  assert first == [1, 2]
+  for k in range(3):  # b is missing for 3 frames: its track ends
+    (kept,) = tracker.update(0.1 * (k + 1), [a], [probabilities(0)])
+    assert kept.id == 1
+  again = tracker.update(0.5, [a, b], [probabilities(0)] * 2)
+  assert [t.id for t in again] == [1, 3]
+
+
+def moving_heads_video(path, frames=40):
+  """Two heads (the portrait and its mirror image) crossing a 640x480 frame, one
+  left to right at the top, one right to left at the bottom."""
+  gray = cv2.cvtColor(cv2.imread(PORTRAIT), cv2.COLOR_BGR2GRAY)
+  head = cv2.resize(gray[90:390, 116:416], (190, 190), interpolation=cv2.INTER_AREA)
+  mirrored = head[:, ::-1]
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), FPS, (640, 480))
+  rng = np.random.default_rng(0)
+  backdrop = cv2.GaussianBlur(rng.integers(60, 170, (480, 640)).astype(np.uint8),
+                              (41, 41), 0)
+  for k in range(frames):
+    canvas = backdrop.copy()
+    x = int(10 + k * 10)
+    canvas[10:200, x:x + 190] = head
+    canvas[280:470, 640 - 200 - x:640 - 10 - x] = mirrored
+    writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+  writer.release()
+
+
+def test_two_faces_moving_across_the_frame_keep_two_track_ids(tmp_path):
+  video = tmp_path / 'two.avi'
+  moving_heads_video(video)
+  table = tmp_path / 'faces.csv'
+  result = subprocess.run([sys.executable, '-m', 'edge', 'video', str(video), '--model',
+                           'fast', '--csv', str(table)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  records = [json.loads(line) for line in result.stdout.splitlines()]
+  assert len(records) == 40
+  # Times come from the file: 1/15 s apart.
+  assert np.allclose(np.diff([r['t'] for r in records]), 1 / FPS, atol=1e-3)
+  ids = {face['track'] for r in records for face in r['faces']}
+  assert len(ids) == 2, ids
+  settled = [r for r in records[5:]]
+  assert all(len(r['faces']) == 2 for r in settled), [len(r['faces']) for r in settled]
+  # Each id stays with its face: the top one moves right, the bottom one left.
+  path = {i: [] for i in ids}
+  for r in settled:
+    for face in r['faces']:
+      x, y, w, h = face['box']
+      path[face['track']].append((x + w / 2, y + h / 2))
+  for points in path.values():
+    xs, ys = np.array(points).T
+    assert np.ptp(ys) < 40  # never jumps to the other face
+    assert np.all(np.diff(xs) > 0) or np.all(np.diff(xs) < 0)
+  rows = list(csv.reader(table.open()))
+  assert rows[0][:7] == ['t', 'track', 'x', 'y', 'width', 'height', 'label']
+  assert len(rows[0]) == 7 + 5
+  assert len(rows) - 1 == sum(len(r['faces']) for r in records)
+  for row in rows[1:]:
+    assert row[6] == max(zip(map(float, row[7:]), rows[0][7:]))[1]  # label = argmax
