@@ -15,6 +15,7 @@ from edge import blazeface
 from edge import faces as faces_lib
 from edge import images
 from edge import model_files
+from edge import serve as serve_lib
 from edge import sidecar as sidecar_lib
 from fer_common import timing
 from edge import video as video_lib
@@ -132,7 +133,22 @@ def video(args) -> int:
   classifier = make_classifier(args, still=False)
   return video_lib.run(classifier, args.source, output=args.output, show=args.show,
                        max_frames=args.max_frames, smooth_s=args.smooth,
-                       csv_path=args.csv)
+                       csv_path=args.csv, timeline_path=args.timeline)
+
+
+def serve(args) -> int:
+  """Serves the camera or file in a browser until Ctrl-C, SIGTERM or the file's end."""
+  classifier = make_classifier(args, still=False)
+  return serve_lib.serve(classifier, args.source, host=args.host, port=args.port,
+                         token=args.token, max_viewers=args.max_viewers,
+                         smooth_s=args.smooth, loop=args.loop,
+                         model_name=f'{args.model.parent.name}/{args.model.name}')
+
+
+def _add_smooth_flag(command: argparse.ArgumentParser) -> None:
+  command.add_argument('--smooth', type=_seconds, default=SMOOTH_S, metavar='SECONDS',
+                       help='time constant over which each face\'s probabilities are '
+                       f'smoothed (0: none; default {SMOOTH_S}, docs/results/smoothing.md)')
 
 
 def _add_model_flag(command: argparse.ArgumentParser, default: str) -> None:
@@ -162,13 +178,27 @@ def parser() -> argparse.ArgumentParser:
                  'OpenCV build, not opencv-python-headless)')
   v.add_argument('--max-frames', type=int, default=0, help='stop after N frames')
   v.add_argument('--no-detect', action='store_true', help='frames are cropped faces')
-  v.add_argument('--smooth', type=_seconds, default=SMOOTH_S, metavar='SECONDS',
-                 help='time constant over which each face\'s probabilities are smoothed '
-                 f'(0: none; default {SMOOTH_S}, docs/results/smoothing.md)')
+  _add_smooth_flag(v)
   v.add_argument('--csv', metavar='FILE', help='also write one row per face per frame '
                  '(t, track, box, label, probabilities)')
+  v.add_argument('--timeline', metavar='PNG', help='also draw each face\'s expression '
+                 'over time into this picture')
   _add_model_flag(v, 'fast')
   v.set_defaults(run=video)
+  s = commands.add_parser('serve', parents=[common], help='the camera in a browser: the '
+                          'annotated stream, each face\'s expression over time')
+  s.add_argument('source', help='"picamera", a camera index (0) or a video file')
+  s.add_argument('--host', default='127.0.0.1', help='address to listen on (default: '
+                 'this machine only; 0.0.0.0 lets every machine that can reach it in)')
+  s.add_argument('--port', type=int, default=8080, help='port (default 8080)')
+  s.add_argument('--token', help='the token every request must carry (default: a new '
+                 'random one, printed with the URL)')
+  s.add_argument('--max-viewers', type=int, default=4, help='streams served at once '
+                 '(default 4); the next viewer gets 503')
+  s.add_argument('--loop', action='store_true', help='play a video file again and again')
+  _add_smooth_flag(s)
+  _add_model_flag(s, 'fast')
+  s.set_defaults(run=serve, no_detect=False)
   b = commands.add_parser('bench', parents=[common], help='measure latency and FPS')
   b.add_argument('--image', help='frame to detect faces in (default: a 640x480 noise '
                  'frame, with one face crop classified per frame)')

@@ -15,6 +15,7 @@ import time
 import cv2
 import numpy as np
 
+from edge import timeline
 from edge import tracking
 from edge.classifier import Face
 from edge.classifier import FaceClassifier
@@ -30,7 +31,7 @@ class _OpenCVSource:
   """A video file (timed by its own timestamps) or a camera (timed by the clock)."""
 
   def __init__(self, source: str):
-    self._camera = source.isdigit()
+    self._camera = self.live = source.isdigit()
     self._capture = cv2.VideoCapture(int(source) if self._camera else source)
     if not self._capture.isOpened():
       kind = 'camera' if self._camera else 'video file'
@@ -53,6 +54,8 @@ class _OpenCVSource:
 
 class _PicameraSource:
   """The Raspberry Pi camera through Picamera2 (only importable on a Pi)."""
+
+  live = True
 
   def __init__(self):
     from picamera2 import Picamera2  # pylint: disable=g-import-not-at-top
@@ -120,22 +123,30 @@ def tracked_faces(classifier: FaceClassifier, tracker: tracking.Tracker,
           for face, track in zip(faces, tracks)]
 
 
+def frame_record(number: int, t: float, faces: list[Face]) -> dict:
+  """The record of one frame, as `edge video` prints it and `edge serve` sends it."""
+  return {'frame': number, 't': round(t, 3), 'faces': [f.as_dict() for f in faces]}
+
+
 def run(classifier: FaceClassifier, source: str, output: str | None = None,
         show: bool = False, max_frames: int = 0, smooth_s: float = 0.3,
-        csv_path: str | None = None) -> int:
+        csv_path: str | None = None, timeline_path: str | None = None) -> int:
   """Classifies frames until the stream ends, max_frames, Ctrl-C or SIGTERM; prints FPS.
 
   Each frame's faces go to stdout as one JSON line ({'frame', 't', 'faces'}, each face
   with its `track`); FPS every 30 frames and a summary go to stderr. `csv_path` gets one
-  row per face per frame, written whole when the run ends.
+  row per face per frame, written whole when the run ends; `timeline_path` a picture of
+  each track's expression over time (edge.timeline).
   """
-  for path, flag in ((output, '--output'), (csv_path, '--csv')):
+  for path, flag in ((output, '--output'), (csv_path, '--csv'),
+                     (timeline_path, '--timeline')):
     if path and not pathlib.Path(path).resolve().parent.is_dir():
       raise VideoError(f'{flag} {path}: the folder {pathlib.Path(path).parent} does '
                        'not exist; create it first')
   tracker = tracking.Tracker(smooth_s)
   frames_in = open_source(source)
-  writer, frames, start = None, 0, time.perf_counter()
+  writer, frames, start, duration = None, 0, time.perf_counter(), 0.0
+  samples: dict[int, list] = {}
   with contextlib.ExitStack() as stack:
     rows = None
     if csv_path:
@@ -151,9 +162,10 @@ def run(classifier: FaceClassifier, source: str, output: str | None = None,
             break
           faces = tracked_faces(classifier, tracker,
                                 cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), t)
-          frames += 1
-          print(json.dumps({'frame': frames, 't': round(t, 3),
-                            'faces': [f.as_dict() for f in faces]}), flush=True)
+          frames, duration = frames + 1, t
+          print(json.dumps(frame_record(frames, t, faces)), flush=True)
+          for f in faces:
+            samples.setdefault(f.track, []).append((t, list(f.probabilities.values())))
           if rows:
             for f in faces:
               rows.writerow([round(t, 3), f.track, *f.box.as_list(), f.label,
@@ -180,6 +192,9 @@ def run(classifier: FaceClassifier, source: str, output: str | None = None,
         file=sys.stderr)
   if frames == 0:
     raise VideoError(f'no frame could be read from {source!r}')
+  if timeline_path:
+    timeline.write(timeline_path, samples, classifier.sidecar.labels, duration)
+    print(f'timeline: {timeline_path}', file=sys.stderr)
   return 0
 
 

@@ -4,12 +4,39 @@ integration tests (skipped with a reason where ../shared/data is absent)."""
 import os
 import pathlib
 
+import cv2
+import matplotlib
+import numpy as np
 import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
+
+# A real portrait that ships with matplotlib (its sample data): Grace Hopper.
+PORTRAIT = matplotlib.get_data_path() + '/sample_data/grace_hopper.jpg'
+FPS = 15  # of moving_heads_video
+
+
+def moving_heads_video(path, frames=40):
+  """Two heads (the portrait and its mirror image) crossing a 640x480 frame, one
+  left to right at the top, one right to left at the bottom."""
+  gray = cv2.cvtColor(cv2.imread(PORTRAIT), cv2.COLOR_BGR2GRAY)
+  head = cv2.resize(gray[90:390, 116:416], (190, 190), interpolation=cv2.INTER_AREA)
+  mirrored = head[:, ::-1]
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), FPS, (640, 480))
+  rng = np.random.default_rng(0)
+  backdrop = cv2.GaussianBlur(rng.integers(60, 170, (480, 640)).astype(np.uint8),
+                              (41, 41), 0)
+  for k in range(frames):
+    canvas = backdrop.copy()
+    x = int(10 + k * 400 / frames)
+    canvas[10:200, x:x + 190] = head
+    canvas[280:470, 640 - 200 - x:640 - 10 - x] = mirrored
+    writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
+  writer.release()
+
 
 requires_real_data = pytest.mark.skipif(
     not (SHARED_DATA / 'fer2013.zip').exists() or not (SHARED_DATA / 'ckplus.zip').exists(),

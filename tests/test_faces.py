@@ -7,18 +7,16 @@ import shutil
 import zipfile
 
 import cv2
-import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import PORTRAIT
 from conftest import SHARED_DATA
 from conftest import requires_real_data
 from edge import blazeface
 from edge import faces
 
-# A real portrait that ships with matplotlib (its sample data): Grace Hopper.
-PORTRAIT = matplotlib.get_data_path() + '/sample_data/grace_hopper.jpg'
 
 
 @pytest.fixture(scope='module')

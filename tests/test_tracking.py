@@ -7,15 +7,15 @@ import subprocess
 import sys
 
 import cv2
-import matplotlib
 import numpy as np
 
+from conftest import FPS
 from conftest import REPO
+from conftest import moving_heads_video
 from edge import faces
+from edge import timeline
 from edge import tracking
 
-PORTRAIT = matplotlib.get_data_path() + '/sample_data/grace_hopper.jpg'
-FPS = 15
 
 
 def probabilities(winner, p=0.8):
@@ -65,32 +65,13 @@ def test_tracks_end_after_missed_frames_and_ids_are_never_reused():
   assert [t.id for t in again] == [1, 3]
 
 
-def moving_heads_video(path, frames=40):
-  """Two heads (the portrait and its mirror image) crossing a 640x480 frame, one
-  left to right at the top, one right to left at the bottom."""
-  gray = cv2.cvtColor(cv2.imread(PORTRAIT), cv2.COLOR_BGR2GRAY)
-  head = cv2.resize(gray[90:390, 116:416], (190, 190), interpolation=cv2.INTER_AREA)
-  mirrored = head[:, ::-1]
-  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), FPS, (640, 480))
-  rng = np.random.default_rng(0)
-  backdrop = cv2.GaussianBlur(rng.integers(60, 170, (480, 640)).astype(np.uint8),
-                              (41, 41), 0)
-  for k in range(frames):
-    canvas = backdrop.copy()
-    x = int(10 + k * 10)
-    canvas[10:200, x:x + 190] = head
-    canvas[280:470, 640 - 200 - x:640 - 10 - x] = mirrored
-    writer.write(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
-  writer.release()
-
-
 def test_two_faces_moving_across_the_frame_keep_two_track_ids(tmp_path):
   video = tmp_path / 'two.avi'
   moving_heads_video(video)
-  table = tmp_path / 'faces.csv'
+  table, picture = tmp_path / 'faces.csv', tmp_path / 'timeline.png'
   result = subprocess.run([sys.executable, '-m', 'edge', 'video', str(video), '--model',
-                           'fast', '--csv', str(table)], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+                           'fast', '--csv', str(table), '--timeline', str(picture)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   records = [json.loads(line) for line in result.stdout.splitlines()]
   assert len(records) == 40
@@ -116,3 +97,8 @@ def test_two_faces_moving_across_the_frame_keep_two_track_ids(tmp_path):
   assert len(rows) - 1 == sum(len(r['faces']) for r in records)
   for row in rows[1:]:
     assert row[6] == max(zip(map(float, row[7:]), rows[0][7:]))[1]  # label = argmax
+  # The timeline: a band per track, coloured by the probabilities.
+  drawn = cv2.imread(str(picture))
+  assert drawn.shape == (timeline.TOP + 2 * timeline.ROW + timeline.BOTTOM, timeline.WIDTH, 3)
+  band = drawn[timeline.TOP + 20:timeline.TOP + timeline.ROW - 10, timeline.LEFT + 10:-30]
+  assert (band < 250).any(axis=2).mean() > 0.9  # filled, not blank
