@@ -56,9 +56,12 @@ def bench(model: pathlib.Path, frame: pathlib.Path, runs: int) -> dict:
 def main(argv):
   del argv
   rows = ['## Edge runner (`python benchmarks/edge_bench.py`)', '',
-          'One thread; the frame is 640x480 with one real face (found by the video '
-          'path\'s single Haar pass at 320 px width, then cropped, resized to 48x48 and '
-          f'classified). Measured on {machine.describe()}, not on a Pi.', '',
+          'One thread; the frame is 640x480 with one real face, given again and again to '
+          'the video path (edge.faces.VideoFaceFinder), so each frame costs what a frame '
+          'of a video costs once its face is followed: BlazeFace in the window around '
+          'the face, half a window of the search for new faces, the crop levelled, '
+          f'resized to 48x48 and classified. Measured on {machine.describe()}, not on a '
+          'Pi.', '',
           '| model | faces found | model only: median / p90 / p99 ms (FPS) | '
           'detect + classify: median / p90 / p99 ms (FPS) |', '|---|---:|---|---|']
   with tempfile.TemporaryDirectory() as folder:

@@ -122,8 +122,8 @@ class BlazeFace:
     """Loads the model, refusing a file other than the one `spec` is for.
 
     Args:
-      spec: SHORT_RANGE (faces filling more than about a tenth of the image) or
-        FULL_RANGE (smaller, distant faces).
+      spec: SHORT_RANGE (what the runner uses) or FULL_RANGE (for distant faces; in
+        the checkout only, for benchmarks/face_finding.py).
       path: the .tflite (default: models/face_detector/<spec.file>).
       min_score: detections below this are dropped (default: MediaPipe's, per model).
 

@@ -3,6 +3,7 @@ do not flicker, and `edge video`'s times and CSV on a real video file."""
 
 import csv
 import json
+import signal
 import subprocess
 import sys
 
@@ -102,3 +103,22 @@ def test_two_faces_moving_across_the_frame_keep_two_track_ids(tmp_path):
   assert drawn.shape == (timeline.TOP + 2 * timeline.ROW + timeline.BOTTOM, timeline.WIDTH, 3)
   band = drawn[timeline.TOP + 20:timeline.TOP + timeline.ROW - 10, timeline.LEFT + 10:-30]
   assert (band < 250).any(axis=2).mean() > 0.9  # filled, not blank
+
+
+def test_sigterm_ends_a_video_run_with_what_it_had_written(tmp_path):
+  video = tmp_path / 'long.avi'
+  moving_heads_video(video, frames=400)
+  table = tmp_path / 'faces.csv'
+  process = subprocess.Popen([sys.executable, '-m', 'edge', 'video', str(video), '--model',
+                              'fast', '--csv', str(table)], cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  first = process.stdout.readline()  # a frame is done
+  assert json.loads(first)['frame'] == 1
+  process.send_signal(signal.SIGTERM)
+  out, err = process.communicate(timeout=30)
+  assert process.returncode == 0, err[-2000:]
+  frames = 1 + len(out.splitlines())
+  assert frames < 400 and 'done:' in err and 'Traceback' not in err
+  rows = list(csv.reader(table.open()))  # written whole, with every frame it printed
+  assert rows[0][0] == 't' and len(rows) > 1
+  assert not list(tmp_path.glob('.*faces.csv*'))  # no temporary file left
