@@ -34,7 +34,7 @@ from fer_common import machine
 FLAGS = flags.FLAGS
 SECTION = '<!-- serve_viewers.py -->'
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SOURCE_FPS = 120
+SOURCE_FPS = 1000
 
 
 def define_flags() -> None:

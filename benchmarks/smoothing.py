@@ -10,6 +10,8 @@ The model classifies every frame; edge.tracking.Tracker smooths the probabilitie
 each time constant. Flicker: label changes per second within one face's two seconds.
 Lag: time from the change of face until the smoothed label is the one the model gives
 the second face most often (clips where both faces get the same label are left out).
+The default is the knee: the longest time constant whose step from the one before still
+removed at least one label change per second for each second of lag it added.
 """
 
 import pathlib
@@ -89,6 +91,17 @@ def measure(clips: list[np.ndarray]) -> list[dict]:
   return rows
 
 
+def knee(rows: list[dict]) -> float:
+  """The time constant the module docstring's rule chooses."""
+  chosen = rows[0]['smooth_s']
+  for before, after in zip(rows, rows[1:]):
+    added_lag = after['lag_s'] - before['lag_s']
+    if before['flicker_per_s'] - after['flicker_per_s'] < added_lag:
+      break
+    chosen = after['smooth_s']
+  return chosen
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -107,6 +120,7 @@ def main(argv):
            'lag (s, p90) |', '|---:|---:|---:|---:|']
   lines += [f"| {r['smooth_s']} | {r['flicker_per_s']:.2f} | {r['lag_s']:.2f} | "
             f"{r['lag_p90_s']:.2f} |" for r in rows]
+  lines += ['', f'The knee (the default of `edge video --smooth`): {knee(rows)} s.']
   text = '\n'.join(lines)
   print(text)
   if FLAGS.out:

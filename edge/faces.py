@@ -123,7 +123,7 @@ class FaceFinder:
 
   def __init__(self, detector: blazeface.BlazeFace | None = None,
                min_face: float = 48, whole_image_max_side: int = 256,
-               framing: dict | None = None):
+               framing: dict | None = None, check_mirror: bool = True):
     """Args:
       detector: BlazeFace short range (the default) or another edge.blazeface model.
       min_face: the smallest face searched for, in pixels (the model's input is 48):
@@ -135,9 +135,10 @@ class FaceFinder:
         its longer side and at most 1.6 times as long as wide, is taken as a face crop;
         0 disables.
       framing: how a detection becomes the crop (FRAMING by default).
+      check_mirror: a face found must be found in the mirror image too (refine).
     """
     self.detector = detector or blazeface.BlazeFace()
-    self._min_face = min_face
+    self._min_face, self._check_mirror = min_face, check_mirror
     self._whole_image_max_side = whole_image_max_side
     self.framing = framing or FRAMING
 
@@ -181,17 +182,24 @@ class FaceFinder:
     y1 = min(image.shape[0], int(math.ceil(window.cy + reach)))
     if x1 <= x0 or y1 <= y0:
       return []
-    source, shrink = image[y0:y1, x0:x1], 1.0
-    if scale < 0.5:  # shrink with area averaging first: one warp would alias
+    source, fx, fy = image[y0:y1, x0:x1], 1.0, 1.0
+    # Shrink first where the warp alone would alias: a level window to its final size
+    # (area averaging), a turned one to twice that (linear is enough at that factor).
+    shrink, interpolation = 1.0, cv2.INTER_AREA
+    if scale < 1 and window.roll == 0:
+      shrink = scale
+    elif scale < 0.5:
       shrink = 2 * scale
-      source = cv2.resize(source, (max(1, round((x1 - x0) * shrink)),
-                                   max(1, round((y1 - y0) * shrink))),
-                          interpolation=cv2.INTER_AREA)
+      interpolation = cv2.INTER_LINEAR if shrink >= 0.5 else cv2.INTER_AREA
+    if shrink < 1:
+      width, height = max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink))
+      source = cv2.resize(source, (width, height), interpolation=interpolation)
+      fx, fy = width / (x1 - x0), height / (y1 - y0)
     # The window, turned and scaled, onto the detector's input square; the part
     # outside the image is black, as in MediaPipe's letterbox.
     to_input = cv2.getRotationMatrix2D((window.cx, window.cy), window.roll, scale)
     to_input[:, 2] += size / 2 - window.cx, size / 2 - window.cy
-    from_source = np.array([[1 / shrink, 0, x0], [0, 1 / shrink, y0], [0, 0, 1]])
+    from_source = np.array([[1 / fx, 0, x0], [0, 1 / fy, y0], [0, 0, 1]])
     square = cv2.warpAffine(source, to_input @ from_source, (size, size),
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=0)
@@ -216,12 +224,14 @@ class FaceFinder:
     return found
 
   def refine(self, image: np.ndarray, detection: blazeface.Detection,
-             check_mirror: bool = True) -> blazeface.Detection | None:
+             check_mirror: bool | None = None) -> blazeface.Detection | None:
     """The face of `detection` seen again: in a window twice its size, turned by the
     roll of its eyes, so that it fills half the detector's input, level. None when this
-    second look finds no face there or, with `check_mirror`, when the detector does not
-    find it in the mirror image of that window as well: a false face seldom passes
-    both (docs/results/face_finding.md)."""
+    second look finds no face there or, with `check_mirror` (default: the finder's),
+    when the detector does not find it in the mirror image of that window as well: a
+    false face seldom passes both (docs/results/face_finding.md)."""
+    if check_mirror is None:
+      check_mirror = self._check_mirror
     x, y, width, height = detection.box
     window = Window(x + width / 2, y + height / 2, 2 * width, roll_of(detection.keypoints))
     near = self._near(image, window, width / 2)
@@ -266,12 +276,12 @@ class VideoFaceFinder(FaceFinder):
   (`refine`), and one window of the photo finder's pyramid (down to `min_face`) is
   searched every `discover_every` frames while faces are followed, every frame while
   none is, the whole frame every other time. A frame costs about one detector run per
-  face and half a run more; a new face that fills a third of the frame is found within
-  2 x `discover_every` frames, a smaller one within one round of the pyramid (about
-  100 searched windows at 640x480)."""
+  face and a third of a run more; a new face that fills a third of the frame is found
+  within 2 x `discover_every` frames, a smaller one within one round of the pyramid
+  (about 100 searched windows at 640x480)."""
 
   def __init__(self, detector: blazeface.BlazeFace | None = None,
-               min_face: float = 64, discover_every: int = 2,
+               min_face: float = 64, discover_every: int = 3,
                framing: dict | None = None):
     """Args as FaceFinder's; discover_every: frames between two searched windows."""
     super().__init__(detector, min_face=min_face, whole_image_max_side=0,

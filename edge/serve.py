@@ -109,7 +109,12 @@ class Pipeline(threading.Thread):
     self._frames_in = video_lib.open_source(source)  # raises VideoError now, not later
 
   def stop(self) -> None:
+    """Ends the loop after the frame in progress; run() then releases the source."""
     self._stopping.set()
+
+  def close(self) -> None:
+    """Releases the source of a pipeline that never ran."""
+    self._frames_in.close()
 
   def run(self) -> None:
     tracker = tracking.Tracker(self._smooth_s)
@@ -244,13 +249,23 @@ def serve(classifier: FaceClassifier, source: str, host: str = '127.0.0.1',
           port: int = 8080, token: str | None = None, max_viewers: int = 4,
           smooth_s: float = 0.3, loop: bool = False, model_name: str = '') -> int:
   """Serves until Ctrl-C, SIGTERM or the end of a file source; returns 0."""
-  token = token or secrets.token_urlsafe(16)
+  stop = threading.Event()
+  previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+  try:
+    return _serve(classifier, source, host, port, token or secrets.token_urlsafe(16),
+                  max_viewers, smooth_s, loop, model_name, stop)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(classifier, source, host, port, token, max_viewers, smooth_s, loop, model_name,
+           stop: threading.Event) -> int:
   broadcast = Broadcast()
   pipeline = Pipeline(classifier, source, broadcast, smooth_s, loop)
   try:
     server = Server((host, port), broadcast, token, page(model_name), max_viewers)
   except OSError as e:
-    pipeline.stop()
+    pipeline.close()
     raise video_lib.VideoError(f'cannot listen on {host}:{port} ({e.strerror})') from None
   shown = host if host not in ('0.0.0.0', '::') else 'THIS-MACHINE'
   print(f'Serving {source} on http://{shown}:{server.server_address[1]}/?token={token}',
@@ -259,8 +274,6 @@ def serve(classifier: FaceClassifier, source: str, host: str = '127.0.0.1',
     print(f'warning: listening on every address: anyone who can reach this machine on '
           f'port {server.server_address[1]} and has the token sees the camera.',
           file=sys.stderr, flush=True)
-  stop = threading.Event()
-  previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
   threading.Thread(target=server.serve_forever, daemon=True, name='http').start()
   pipeline.start()
   try:
@@ -269,7 +282,6 @@ def serve(classifier: FaceClassifier, source: str, host: str = '127.0.0.1',
   except KeyboardInterrupt:
     pass
   finally:
-    signal.signal(signal.SIGTERM, previous)
     pipeline.stop()
     pipeline.join(timeout=10)
     server.shutdown()
