@@ -72,9 +72,7 @@ def main(argv):
       cells = [f"{p['median_ms']:.2f} / {p['p90_ms']:.2f} / {p['p99_ms']:.2f} "
                f"({p['fps']:.0f})" for p in (r['model_only'], r['detect_and_classify'])]
       rows.append(f"| `{model}` | {r['faces_in_frame']} | {cells[0]} | {cells[1]} |")
-  table = '\n'.join(rows) + '\n'
-  markdown_section.replace_section(FLAGS.out, SECTION, table)
-  print(table)
+  markdown_section.publish(FLAGS.out, SECTION, rows)
 
 
 if __name__ == '__main__':

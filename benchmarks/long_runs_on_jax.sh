@@ -11,7 +11,7 @@
 # The run dirs (without checkpoints) and logs go into
 # <pack_dir>/runs.tar.gz.part-*, 15 MiB pieces; unpack them in the repo root with
 #   cat <pack_dir>/runs.tar.gz.part-* | tar xz
-# README, "On a GPU".
+# docs/scaling.md.
 set -u
 arrays=$1 budget=$2 pack=$3
 shift 3

@@ -11,3 +11,10 @@ def replace_section(path: str, marker: str, body: str) -> None:
   before, after = (parts[0], parts[2]) if len(parts) >= 3 else (text, '')
   out.write_text(f'{before.rstrip()}\n\n{marker}\n{body.strip()}\n{marker}\n'
                  f'{after.lstrip()}'.rstrip() + '\n')
+
+
+def publish(path: str, marker: str, lines: list[str]) -> None:
+  """Writes `lines` as the section `marker` of `path` (replace_section) and prints them."""
+  text = '\n'.join(lines) + '\n'
+  replace_section(path, marker, text)
+  print(text)

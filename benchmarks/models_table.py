@@ -50,9 +50,7 @@ def main(argv):
           '|---|---|---:|---:|---:|---:|---:|---:|']
   for folder in sorted(pathlib.Path(FLAGS.models).glob('*/report.json')):
     rows.append(row(folder.parent.name, json.loads(folder.read_text())))
-  table = '\n'.join(rows) + '\n'
-  markdown_section.replace_section(FLAGS.out, SECTION, table)
-  print(table)
+  markdown_section.publish(FLAGS.out, SECTION, rows)
 
 
 if __name__ == '__main__':

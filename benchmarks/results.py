@@ -174,8 +174,8 @@ def main(argv):
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
            'by `python -m trainer --flagfile=configs/<folder>/<run>.cfg` (`shipped/`, '
            '`study/` or `experiments/`; fine-tuning runs count the fine-tuning\'s '
-           'minutes alone; long runs on a GPU: `python -m trainer.array_fit`, README '
-           '"On a GPU") on the machine its `machine.txt` names (below).',
+           'minutes alone; long runs on a GPU: `python -m trainer.array_fit`, '
+           'docs/scaling.md) on the machine its `machine.txt` names (below).',
            '',
            '## Accuracy (%) against the study', '',
            '| model | epochs | minutes | train | validation | test | test, flip-TTA '

@@ -126,9 +126,7 @@ def main(argv):
   for viewers, r in rows:
     each = ', '.join(f'{v:.1f}' for v in r['viewer_fps']) or '-'
     lines.append(f"| {viewers} | {r['server_fps']:.1f} | {each} |")
-  table = '\n'.join(lines) + '\n'
-  markdown_section.replace_section(FLAGS.out, SECTION, table)
-  print(table)
+  markdown_section.publish(FLAGS.out, SECTION, lines)
 
 
 if __name__ == '__main__':

@@ -56,6 +56,12 @@ class FaceClassifier:
     if self.model.num_classes != len(self.sidecar.labels):
       raise ModelError(f'{model_path} has {self.model.num_classes} outputs but its '
                        f'model.json lists {len(self.sidecar.labels)} labels.')
+    if self.model.labels is not None and self.model.labels != self.sidecar.labels:
+      raise ModelError(f'the labels in the model.json beside {model_path} '
+                       f'({", ".join(self.sidecar.labels)}) are not the ones inside the '
+                       f'model ({", ".join(self.model.labels)}): model.json was changed '
+                       'or belongs to another model; export again, or copy the .tflite '
+                       'with its own model.json.')
 
   def probabilities(self, face: np.ndarray) -> np.ndarray:
     """Class probabilities of one grayscale face crop of any size, calibrated by the

@@ -10,6 +10,8 @@ import pathlib
 
 import numpy as np
 
+from edge import model_labels
+
 try:
   from ai_edge_litert.interpreter import Interpreter
 except ImportError:  # a Pi with the older tflite-runtime wheel instead
@@ -44,6 +46,8 @@ class LiteRTModel:
       raise ModelError(f'{self.path}: not a loadable .tflite model ({e}).') from e
     self._input = self._interpreter.get_input_details()[0]
     self._output = self._interpreter.get_output_details()[0]
+    # The labels inside the file (None for a model exported before they were).
+    self.labels = model_labels.read(self.path)
 
   @property
   def input_shape(self) -> tuple[int, ...]:

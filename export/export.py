@@ -17,6 +17,7 @@ from absl import app
 from absl import flags
 import keras
 
+from edge import model_labels
 from export import calibration as calibration_lib
 from export import convert
 from export import inputs
@@ -140,8 +141,9 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
     for variant in contract.VARIANTS:
       print(f'Converting and measuring {variant} ...', flush=True)
       path = staging / f'{variant}.tflite'
-      path.write_bytes(convert.convert(
-          model, variant, lambda: (image[None] for image in calibration), workdir=staging))
+      path.write_bytes(model_labels.embedded(convert.convert(
+          model, variant, lambda: (image[None] for image in calibration), workdir=staging),
+          run.labels))
       measured[variant] = report.measure(path, test_images, test_labels, keras_predicted,
                                          latency_runs)
       temperatures[variant] = calibration_lib.calibrate(

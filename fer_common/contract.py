@@ -230,6 +230,8 @@ def flags_text(values: dict[str, object]) -> str:
 # --- The export dir and its sidecar (export output, edge input) ----------------------
 VARIANTS = ('float32', 'float16', 'dynamic', 'int8')  # <variant>.tflite
 SIDECAR = 'model.json'
+# The TFLite metadata entry that holds the labels (a JSON list) inside each .tflite.
+LABELS_METADATA = 'fer_edge_labels'
 LABELS = 'labels.txt'
 REPORT_JSON, REPORT_MD = 'report.json', 'report.md'
 # Present in every folder `python -m export` (or export.ship) wrote: only such a folder

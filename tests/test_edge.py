@@ -20,6 +20,7 @@ from conftest import requires_real_data
 from edge import classifier
 from edge import cli
 from edge import faces
+from edge import model_labels
 from fer_common import contract
 from fer_common import machine
 
@@ -268,3 +269,28 @@ def test_machine_names_cores_and_only_the_cpu_flags_asked_for():
   if found not in ('none', 'unknown'):
     assert set(found.split(', ')) <= set(machine.INT8_DOT_PRODUCT_FLAGS)
     assert all(flag in described for flag in found.split(', '))
+
+
+def test_every_model_carries_its_labels_inside(exported):
+  out_dir, _ = exported
+  labels = tuple(json.loads((out_dir / 'model.json').read_text())['labels'])
+  for variant in contract.VARIANTS:
+    assert model_labels.read(out_dir / f'{variant}.tflite') == labels
+  for shipped in cli.SHIPPED:
+    path = cli.shipped_model(shipped)
+    assert model_labels.read(path) == tuple(
+        json.loads(path.with_name('model.json').read_text())['labels'])
+
+
+def test_a_model_json_whose_labels_were_changed_is_refused(exported, tmp_path):
+  out_dir, _ = exported
+  folder = tmp_path / 'model'
+  shutil.copytree(out_dir, folder)
+  spec = json.loads((folder / 'model.json').read_text())
+  spec['labels'] = spec['labels'][1:] + spec['labels'][:1]  # rotated, checksum intact
+  (folder / 'model.json').write_text(json.dumps(spec))
+  result = run_edge('classify', '--no-detect', '--model', folder / 'int8.tflite',
+                    DUMMY_FACES / 'happy')
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error:') and 'not the ones inside the model' in last

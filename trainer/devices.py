@@ -41,7 +41,7 @@ def make_strategy(distribution: str) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy()
   if 'TF_CONFIG' not in os.environ:
     raise ValueError('--distribution=multi_worker needs the TF_CONFIG environment '
-                     'variable (cluster and task), see README "Scaling out".')
+                     'variable (cluster and task), see docs/scaling.md.')
   return tf.distribute.MultiWorkerMirroredStrategy()
 
 

@@ -3,8 +3,8 @@
   python -m trainer.dump_arrays --dataset=fer5_ck --out=arrays/fer5_ck.npz.xz \
       [--splits=train,validation]
 
-for `python -m trainer.array_fit` on a machine without TensorFlow (see README, "Training
-on a GPU machine without TensorFlow").
+for `python -m trainer.array_fit` on a machine without TensorFlow (docs/scaling.md,
+"On a GPU machine without TensorFlow").
 """
 
 import pathlib
