@@ -25,7 +25,9 @@ from export import report
 from export import yardstick
 from fer_common import contract
 from fer_common import files
+from fer_common import locks
 from fer_common import machine
+from fer_common import signals
 
 FLAGS = flags.FLAGS
 
@@ -120,10 +122,26 @@ def sidecar(run: inputs.TrainedRun, measured: dict, temperatures: dict,
 
 def export(run_dir: str, out_dir: str, overwrite: bool = False,
            calibration_samples: int = 1000, latency_runs: int = 300,
-           eval_limit: int | None = None, yardstick_faces: int = 1000) -> dict:
-  """Exports every variant of `run_dir` into `out_dir`; returns the report dict."""
+           eval_limit: int | None = None, yardstick_faces: int = 1000,
+           wait_for_lock: bool = False) -> dict:
+  """Exports every variant of `run_dir` into `out_dir`, holding its lock
+  (fer_common.locks) once the folder is known to be one export may write; returns the
+  report dict.
+
+  Raises:
+    ExportError: `out_dir` is not a folder the export may write.
+    locks.LockedError: another export is writing `out_dir` (unless `wait_for_lock`).
+  """
   out = pathlib.Path(out_dir)
   check_out_dir(out, pathlib.Path(run_dir), overwrite)
+  with locks.held(out, 'the export folder', wait_for_lock):
+    return _export_unlocked(run_dir, out, calibration_samples, latency_runs, eval_limit,
+                            yardstick_faces)
+
+
+def _export_unlocked(run_dir: str, out: pathlib.Path, calibration_samples: int,
+                     latency_runs: int, eval_limit: int | None,
+                     yardstick_faces: int) -> dict:
   for left in files.clean_leftovers(out.parent, out.name):
     print(f'Removed {left}, left by an export that was interrupted.')
   run = inputs.read_run(run_dir)
@@ -179,12 +197,35 @@ def export(run_dir: str, out_dir: str, overwrite: bool = False,
   return result
 
 
+def disk_full_message(out: pathlib.Path, run_dir: pathlib.Path) -> str:
+  """What a full disk under `out` means: which folder, and how much the export needs
+  (the four variants, the intermediate SavedModel and the reports, about eight times
+  the float32 model)."""
+  needed = 8 * sum(p.stat().st_size for p in run_dir.glob('*.keras')) + (1 << 20)
+  free = shutil.disk_usage(out.parent if out.parent.exists() else '.').free
+  return (f'no space left on the disk of {out.parent} ({free / 1e6:.1f} MB free; the '
+          f'export needs about {needed / 1e6:.0f} MB). Nothing was replaced: free some '
+          'space or choose another --out_dir, and run the command again.')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  out = pathlib.Path(FLAGS.out_dir)
+  signals.sigterm_as_interrupt()
   try:
     export(FLAGS.run_dir, FLAGS.out_dir, FLAGS.overwrite, FLAGS.calibration_samples,
-           FLAGS.latency_runs, FLAGS.eval_limit, FLAGS.yardstick_faces)
-  except (ExportError, inputs.RunDirError, convert.ConversionError) as e:
+           FLAGS.latency_runs, FLAGS.eval_limit, FLAGS.yardstick_faces,
+           FLAGS.wait_for_lock)
+  except (ExportError, inputs.RunDirError, convert.ConversionError,
+          locks.LockedError) as e:
+    if files.is_disk_full(e):
+      sys.exit(f'error: {disk_full_message(out, pathlib.Path(FLAGS.run_dir))}')
     sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    signals.stopped(f'{out} is as it was before: run the same command again.')
+  except Exception as e:  # pylint: disable=broad-except  (only a full disk is expected)
+    if not files.is_disk_full(e):
+      raise
+    sys.exit(f'error: {disk_full_message(out, pathlib.Path(FLAGS.run_dir))}')
   print((pathlib.Path(FLAGS.out_dir) / contract.REPORT_MD).read_text())

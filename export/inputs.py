@@ -46,11 +46,17 @@ def read_run(run_dir: str) -> TrainedRun:
     raise RunDirError(f'{reason}: --run_dir must be a finished trainer run (python -m '
                       'trainer ... writes it at the end of training).')
   flag_values = contract.read_flags(run.flags)
+  # The trainer writes every flag: a flags.txt without a known --dataset is damaged, and
+  # guessing the dataset would measure the model on faces it may have trained on.
+  if flag_values.get('dataset') not in contract.DATASET_CONFIGS:
+    raise RunDirError(f'{run.flags} names no dataset the trainer knows (--dataset='
+                      f'{flag_values.get("dataset")!r}): it is damaged; restore it from '
+                      'a copy of the run dir or train again.')
   return TrainedRun(
       root=run.root,
       model_path=run.inference_model,
       preprocessing=contract.read_preprocessing(run.preprocessing),
-      dataset=flag_values.get('dataset', contract.DEFAULT_CONFIG),
+      dataset=flag_values['dataset'],
       data_dir=flag_values.get('data_dir') or None,
   )
 

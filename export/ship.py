@@ -19,6 +19,8 @@ from absl import flags
 
 from fer_common import contract
 from fer_common import files
+from fer_common import locks
+from fer_common import signals
 
 FLAGS = flags.FLAGS
 
@@ -70,13 +72,19 @@ def ship(export_dir: pathlib.Path, to: pathlib.Path, variants: list[str]) -> Non
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  signals.sigterm_as_interrupt()
   try:
-    ship(pathlib.Path(FLAGS.export_dir), pathlib.Path(FLAGS.to), FLAGS.variants)
-  except ShipError as e:
+    with locks.held(FLAGS.to, 'the shipped model', FLAGS.wait_for_lock):
+      ship(pathlib.Path(FLAGS.export_dir), pathlib.Path(FLAGS.to), FLAGS.variants)
+  except (ShipError, locks.LockedError) as e:
     sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    signals.stopped(f'{FLAGS.to} is as it was before: run the same command again.')
   print(f'Shipped {", ".join(FLAGS.variants)} from {FLAGS.export_dir} into {FLAGS.to}.')
 
 
 if __name__ == '__main__':
   define_flags()
+  locks.define_wait_flag()
+  flags.adopt_module_key_flags(locks)  # --help lists --wait_for_lock
   app.run(main)

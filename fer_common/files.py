@@ -9,9 +9,11 @@ over the target (a rename within one file system is atomic).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -50,6 +52,34 @@ def replaced(path: str | os.PathLike, suffix: str = '') -> Iterator[pathlib.Path
     _fsync_dir(path.parent)
   finally:
     temp.unlink(missing_ok=True)
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+  """Whether `error`, or what it was raised from, is 'no space left on device' (as
+  Python, TensorFlow, h5py or the TFLite converter say it)."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if 'No space left on device' in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def quiet_when_disk_full() -> None:
+  """From now on, errors that objects raise while they are freed (h5py prints those of
+  a file it could not finish writing through both hooks below) are not printed when the
+  disk is full: the command says so in one line instead."""
+  unraisable_hook, except_hook = sys.unraisablehook, sys.excepthook
+
+  def unraisable(report):
+    if not is_disk_full(report.exc_value):
+      unraisable_hook(report)
+
+  def uncaught(kind, value, traceback):
+    if not is_disk_full(value):
+      except_hook(kind, value, traceback)
+  sys.unraisablehook, sys.excepthook = unraisable, uncaught
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -16,6 +16,8 @@ from etils import epath
 import tensorflow_datasets as tfds
 
 from fer_common import contract
+from fer_common import locks
+from fer_common import signals
 from fer_tfds import fer_emotions
 from fer_tfds.fer_emotions import archives
 
@@ -70,11 +72,17 @@ def build(config: str, manual_dir: str, data_dir: str | None = None,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  signals.sigterm_as_interrupt()
   for config in FLAGS.config:
+    where = tfds.builder(f'{contract.DATASET}/{config}', data_dir=FLAGS.data_dir).data_dir
     try:
-      builder = build(config, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.skip_corrupt_images)
-    except (archives.ArchiveError, archives.CorruptImageError) as e:
+      with locks.held(where, 'the dataset', FLAGS.wait_for_lock):
+        builder = build(config, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.skip_corrupt_images)
+    except (archives.ArchiveError, archives.CorruptImageError, locks.LockedError) as e:
       sys.exit(f'error: {e}')
+    except KeyboardInterrupt:
+      signals.stopped('the next build of the same config removes what this one left: '
+                      'run the same command again.')
     print(f'{builder.info.full_name} ready in {builder.data_path}')
     for split, info in builder.info.splits.items():
       print(f'  {split:<10} {info.num_examples:>6} examples')
@@ -82,4 +90,6 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
+  locks.define_wait_flag()
+  flags.adopt_module_key_flags(locks)  # --help lists --wait_for_lock
   app.run(main)

@@ -9,9 +9,11 @@ SIGKILLs the process, exactly as a power cut in the middle of that write would.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import h5py
 import keras
@@ -205,3 +207,193 @@ def test_export_never_deletes_what_it_did_not_write(trained_run, tmp_path, where
   assert result.returncode != 0
   assert result.stderr.strip().splitlines()[-1].startswith('error: --out_dir=')
   assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob('*')) == before
+
+
+# Faults a user's machine produces besides a kill: a second command on the same output,
+# SIGTERM, a damaged dataset, a full disk.
+
+def start_trainer(args):
+  """`python -m trainer args` started in the background."""
+  return subprocess.Popen([sys.executable, '-m', 'trainer', *args], cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(path, process, seconds=120):
+  """Waits until `path` exists (while `process` runs)."""
+  deadline = time.monotonic() + seconds
+  while not path.exists():
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    assert time.monotonic() < deadline, f'{path} did not appear'
+    time.sleep(0.2)
+
+
+def test_a_second_training_on_one_run_dir_refuses_and_a_killed_one_leaves_no_lock(
+    tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  args = train_args(tiny_data_dir, run_dir, epochs=200)
+  first = start_trainer(args)
+  wait_for(run_dir / 'flags.txt', first)
+  second = run_trainer(*args)
+  assert second.returncode == 1
+  last = second.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: the run dir {run_dir} is in use by process {first.pid}')
+  assert first.poll() is None  # the first goes on, untouched
+  first.send_signal(signal.SIGKILL)
+  first.wait()
+  again = run_trainer(*train_args(tiny_data_dir, run_dir, epochs=2))
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert_finished(run_dir)
+
+
+def test_wait_for_lock_waits_for_the_run_that_holds_it(tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  args = train_args(tiny_data_dir, run_dir, epochs=3)
+  first = start_trainer(args)
+  wait_for(run_dir / 'flags.txt', first)
+  second = run_trainer(*args, '--wait_for_lock')
+  assert first.wait(timeout=300) == 0
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert f'Waiting for process {first.pid}' in second.stdout
+  assert 'holds a finished run' in second.stdout
+  assert history_epochs(run_dir) == [0, 1, 2]
+
+
+def test_sigterm_stops_training_with_one_line_and_the_same_command_resumes(
+    tiny_data_dir, tmp_path):
+  run_dir = tmp_path / 'run'
+  args = train_args(tiny_data_dir, run_dir, epochs=60)
+  first = start_trainer(args)
+  wait_for(run_dir / 'backup' / 'epoch-0002.weights.h5', first)
+  first.send_signal(signal.SIGTERM)
+  _, err = first.communicate(timeout=60)
+  assert first.returncode == 130, err[-3000:]
+  assert 'Traceback' not in err
+  last = err.strip().splitlines()[-1]
+  assert last.startswith('stopped:') and 'run the same command again' in last
+  again = run_trainer(*train_args(tiny_data_dir, run_dir, epochs=4))
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'Resuming after epoch' in again.stdout
+  assert history_epochs(run_dir) == [0, 1, 2, 3]
+  assert_finished(run_dir)
+
+
+def test_a_damaged_dataset_file_is_named_before_training_with_the_rebuild_command(
+    tiny_data_dir, tmp_path):
+  data_dir = tmp_path / 'tfds'
+  shutil.copytree(tiny_data_dir, data_dir)
+  shard = sorted(data_dir.rglob('*train.tfrecord*'))[0]
+  data = bytearray(shard.read_bytes())
+  for i in range(len(data) // 2, len(data) // 2 + 32):
+    data[i] ^= 0xFF
+  shard.write_bytes(bytes(data))
+  result = run_trainer(*train_args(data_dir, tmp_path / 'run', epochs=1))
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: the dataset fer_emotions/fer5_ck is damaged')
+  assert str(shard) in last and 'python -m fer_tfds.build' in last and 'rm -r' in last
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 300 KB tmpfs, as a nearly full disk (mounting needs root; CI runs as root)."""
+  folder = tmp_path / 'small'
+  folder.mkdir()
+  if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=300k', 'tmpfs', str(folder)],
+                    capture_output=True).returncode != 0:
+    pytest.skip('cannot mount a small tmpfs here (needs root): the full-disk test is '
+                'skipped')
+  yield folder
+  subprocess.run(['umount', str(folder)], check=True)
+
+
+def test_an_export_onto_a_full_disk_ends_in_one_line_and_leaves_nothing(
+    trained_run, small_disk):
+  out_dir = small_disk / 'exports' / 'tiny'
+  result = run_trainer(f'--run_dir={trained_run}', f'--out_dir={out_dir}',
+                       '--calibration_samples=8', '--latency_runs=2', '--eval_limit=8',
+                       module='export')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: no space left on the disk of {out_dir.parent}')
+  assert 'the export needs about' in last
+  assert not out_dir.exists()
+  assert not list(small_disk.rglob('.partial-*'))  # nothing half-written left
+
+
+def test_two_exports_into_one_folder_the_second_refuses(trained_run, tmp_path):
+  out_dir = tmp_path / 'exports' / 'tiny'
+  args = [f'--run_dir={trained_run}', f'--out_dir={out_dir}', '--calibration_samples=8',
+          '--latency_runs=2', '--eval_limit=8']
+  first = subprocess.Popen([sys.executable, '-m', 'export', *args], cwd=REPO, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  lock = out_dir.parent / f'.{out_dir.name}.lock'
+  wait_for(lock, first)
+  time.sleep(0.5)  # the lock file is created just before it is locked
+  second = run_trainer(*args, module='export')
+  assert first.wait(timeout=300) == 0, first.communicate()[1][-3000:]
+  assert second.returncode == 1
+  assert second.stderr.strip().splitlines()[-1].startswith(
+      f'error: the export folder {out_dir} is in use by process {first.pid}')
+
+
+def test_training_onto_a_full_disk_ends_in_one_line_and_resumes_elsewhere(
+    tiny_data_dir, small_disk, tmp_path):
+  run_dir = small_disk / 'run'
+  result = run_trainer(*train_args(tiny_data_dir, run_dir, epochs=30))
+  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: no space left on the disk of {run_dir}')
+  assert not list(run_dir.rglob('.partial-*'))  # nothing half-written left
+  # What it wrote is whole: moved to a disk with room, the run goes on from there.
+  moved = tmp_path / 'run'
+  shutil.copytree(run_dir, moved)
+  again = run_trainer(*train_args(tiny_data_dir, moved, epochs=3))
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert_finished(moved)
+
+
+@pytest.mark.parametrize('damaged', ['inference.keras', 'preprocessing.json', 'flags.txt'])
+def test_an_export_of_a_run_with_a_damaged_file_ends_in_one_line_naming_it(
+    trained_run, tmp_path, damaged):
+  run_dir = tmp_path / 'run'
+  shutil.copytree(trained_run, run_dir)
+  path = run_dir / damaged
+  path.write_bytes(path.read_bytes()[:20])  # cut short, as a full disk or a bad copy does
+  result = run_trainer(f'--run_dir={run_dir}', f'--out_dir={tmp_path / "out"}',
+                       '--calibration_samples=8', '--latency_runs=2', '--eval_limit=8',
+                       module='export')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error:') and damaged in last, last
+  assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('damage', ['garbage', 'cut short'])
+def test_a_damaged_video_ends_in_one_line_or_with_the_frames_it_holds(tmp_path, damage):
+  from conftest import moving_heads_video
+  video = tmp_path / 'clip.avi'
+  moving_heads_video(video, frames=20)
+  data = video.read_bytes()
+  video.write_bytes(os.urandom(len(data)) if damage == 'garbage' else data[:len(data) // 2])
+  result = subprocess.run([sys.executable, '-m', 'edge', 'video', str(video), '--model',
+                           'fast'], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert 'Traceback' not in result.stderr
+  if damage == 'garbage':
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith('error:')
+  else:  # the frames before the cut are classified, then the file ends
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 0 < len(result.stdout.splitlines()) < 20
+
+
+def test_a_damaged_model_json_is_one_line(tmp_path):
+  from edge import cli
+  folder = tmp_path / 'model'
+  shutil.copytree(cli.shipped_model('fast').parent, folder)
+  (folder / 'model.json').write_text('{"labels": [')
+  result = subprocess.run([sys.executable, '-m', 'edge', 'bench', '--model',
+                           str(folder / 'int8.tflite'), '--runs', '2'], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('error:') and 'model.json is not a valid model.json' in last

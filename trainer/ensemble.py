@@ -19,6 +19,8 @@ import keras
 
 from fer_common import contract
 from fer_common import files
+from fer_common import locks
+from fer_common import signals
 from trainer import callbacks
 from trainer import data
 from trainer import reports
@@ -162,11 +164,17 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  signals.sigterm_as_interrupt()
   try:
-    results = ensemble(FLAGS.members, FLAGS.run_dir, FLAGS.flip_tta, FLAGS.shift_tta,
-                       FLAGS.dataset, FLAGS.data_dir, FLAGS.batch_size)
-  except (EnsembleError, data.DatasetNotBuiltError) as e:
+    with locks.held(FLAGS.run_dir, 'the run dir', FLAGS.wait_for_lock):
+      results = ensemble(FLAGS.members, FLAGS.run_dir, FLAGS.flip_tta, FLAGS.shift_tta,
+                         FLAGS.dataset, FLAGS.data_dir, FLAGS.batch_size)
+  except (EnsembleError, data.DatasetNotBuiltError, data.DatasetDamagedError,
+          locks.LockedError) as e:
     sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    signals.stopped(f'{FLAGS.run_dir} holds only whole files: run the same command '
+                    'again.')
   print(f"Wrote {FLAGS.run_dir}: test accuracy {results['test']['accuracy']:.4f}, "
         f"validation {results['validation']['accuracy']:.4f}, "
         f"train {results['train']['accuracy']:.4f}.")
@@ -174,4 +182,6 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
+  locks.define_wait_flag()
+  flags.adopt_module_key_flags(locks)  # --help lists --wait_for_lock
   app.run(main)

@@ -5,7 +5,9 @@ epoch (BackupAndRestore); a finished run is left alone.
 """
 
 import datetime
+import os
 import pathlib
+import shutil
 import sys
 
 from absl import app
@@ -13,7 +15,10 @@ from absl import flags
 import keras
 import tensorflow as tf
 
+from fer_common import files
+from fer_common import locks
 from fer_common import machine
+from fer_common import signals
 from fer_common.contract import RunDir
 from trainer import augment
 from trainer import callbacks
@@ -32,12 +37,24 @@ from trainer.config import TrainConfig
 FLAGS = flags.FLAGS
 
 
-def train(config: TrainConfig) -> dict | None:
-  """Runs training as `config` says; returns the test metrics (None off the chief or
-  for a run that had already finished)."""
+def train(config: TrainConfig, wait_for_lock: bool = False) -> dict | None:
+  """Runs training as `config` says, holding the run dir's lock (fer_common.locks);
+  returns the test metrics (None off the chief or for a run that had already
+  finished).
+
+  Raises:
+    locks.LockedError: another process is training into the run dir (unless
+      `wait_for_lock`: then this waits for it).
+  """
   chief = devices.is_chief()
   root = pathlib.Path(config.run_dir)
   run = RunDir(root if chief else root / 'workers' / str(devices.worker_index()))
+  with locks.held(run.root, 'the run dir', wait_for_lock):
+    return _train_in(run, config, chief, root)
+
+
+def _train_in(run: RunDir, config: TrainConfig, chief: bool, root: pathlib.Path
+              ) -> dict | None:
   started = run_dir.start(
       run, run_dir.current_flags(flags_def), flags_def.default_values(),
       f'{datetime.datetime.now().isoformat(timespec="seconds")} {machine.describe()}')
@@ -127,8 +144,24 @@ def main(argv):
       raise ConfigError('--members_at_once trains several FERNets at once with '
                         'python -m trainer.array_fit (on numpy arrays, e.g. on a GPU).')
     recipe.check_init_from(config)
-    train(config)
-  except (ConfigError, data.DatasetNotBuiltError, run_dir.RunDirMismatchError,
-          callbacks.TrainingDivergedError, multi_worker.WorkerLostError,
-          ValueError) as e:
+    signals.sigterm_as_interrupt()
+    files.quiet_when_disk_full()
+    train(config, FLAGS.wait_for_lock)
+  except (ConfigError, data.DatasetNotBuiltError, data.DatasetDamagedError,
+          run_dir.RunDirMismatchError, callbacks.TrainingDivergedError,
+          multi_worker.WorkerLostError, locks.LockedError, ValueError) as e:
     sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    signals.stopped(f'every finished epoch is in {FLAGS.run_dir}: run the same command '
+                    'again to go on from the last one.')
+  except Exception as e:  # pylint: disable=broad-except  (only a full disk is expected)
+    if not files.is_disk_full(e):
+      raise
+    free = shutil.disk_usage(FLAGS.run_dir).free / 1e6
+    print(f'error: no space left on the disk of {FLAGS.run_dir} ({free:.1f} MB free). '
+          'The epochs finished before are in its backups and every file there is whole: '
+          'free some space and run the same command again.', file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    # Not sys.exit: at interpreter exit h5py closes the half-written (already unlinked)
+    # backup and crashes on the full disk.
+    os._exit(1)
