@@ -54,7 +54,7 @@ def _holder(path: pathlib.Path) -> str:
 def held(output: str | os.PathLike, what: str, wait: bool = False,
          log=print) -> Iterator[None]:
   """Holds the lock of `output` (a folder or file, which need not exist yet) while the
-  block runs.
+  block runs; the lock file is removed when the block ends.
 
   Args:
     what: how the error names the output ('the run dir', 'the export folder', ...).
@@ -65,24 +65,34 @@ def held(output: str | os.PathLike, what: str, wait: bool = False,
   """
   path = lock_path(pathlib.Path(output))
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-  try:
-    told = False
-    while True:
-      try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  told = False
+  while True:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      os.close(fd)
+      holder = _holder(path)
+      if not wait:
+        raise LockedError(f'{what} {pathlib.Path(output)} is in use by {holder}: wait '
+                          'for it to end (or pass --wait_for_lock to wait here)') from None
+      if not told:
+        log(f'Waiting for {holder}, which is writing {pathlib.Path(output)} ...')
+        told = True
+      time.sleep(POLL_S)
+      continue
+    # The holder before removed the file as it let go: this lock is on a file no one
+    # else can find; take the one now at `path`.
+    try:
+      if os.fstat(fd).st_ino == os.stat(path).st_ino:
         break
-      except BlockingIOError:
-        holder = _holder(path)
-        if not wait:
-          raise LockedError(f'{what} {pathlib.Path(output)} is in use by {holder}: wait '
-                            'for it to end (or pass --wait_for_lock to wait here)') from None
-        if not told:
-          log(f'Waiting for {holder}, which is writing {pathlib.Path(output)} ...')
-          told = True
-        time.sleep(POLL_S)
+    except FileNotFoundError:
+      pass
+    os.close(fd)
+  try:
     os.ftruncate(fd, 0)
     os.write(fd, f'{os.getpid()}\n'.encode())
     yield
   finally:
+    path.unlink(missing_ok=True)  # while still locked: no one else holds it
     os.close(fd)  # releases the lock

@@ -256,6 +256,7 @@ def test_wait_for_lock_waits_for_the_run_that_holds_it(tiny_data_dir, tmp_path):
   assert f'Waiting for process {first.pid}' in second.stdout
   assert 'holds a finished run' in second.stdout
   assert history_epochs(run_dir) == [0, 1, 2]
+  assert not (tmp_path / '.run.lock').exists()  # each removed its lock as it ended
 
 
 def test_sigterm_stops_training_with_one_line_and_the_same_command_resumes(
