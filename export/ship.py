@@ -78,6 +78,12 @@ def main(argv):
       ship(pathlib.Path(FLAGS.export_dir), pathlib.Path(FLAGS.to), FLAGS.variants)
   except (ShipError, locks.LockedError) as e:
     sys.exit(f'error: {e}')
+  except OSError as e:
+    if not files.is_disk_full(e):
+      raise
+    sys.exit(f'error: no space left on the disk of {pathlib.Path(FLAGS.to).parent}: '
+             f'{FLAGS.to} is as it was before; free some space and run the same command '
+             'again.')
   except KeyboardInterrupt:
     signals.stopped(f'{FLAGS.to} is as it was before: run the same command again.')
   print(f'Shipped {", ".join(FLAGS.variants)} from {FLAGS.export_dir} into {FLAGS.to}.')

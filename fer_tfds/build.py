@@ -16,6 +16,7 @@ from etils import epath
 import tensorflow_datasets as tfds
 
 from fer_common import contract
+from fer_common import files
 from fer_common import locks
 from fer_common import signals
 from fer_tfds import fer_emotions
@@ -80,6 +81,11 @@ def main(argv):
         builder = build(config, FLAGS.manual_dir, FLAGS.data_dir, FLAGS.skip_corrupt_images)
     except (archives.ArchiveError, archives.CorruptImageError, locks.LockedError) as e:
       sys.exit(f'error: {e}')
+    except Exception as e:  # pylint: disable=broad-except  (only a full disk is expected)
+      if not files.is_disk_full(e):
+        raise
+      sys.exit(f'error: no space left on the disk of {where}: free some space and run the '
+               'same command again (it removes what this build left).')
     except KeyboardInterrupt:
       signals.stopped('the next build of the same config removes what this one left: '
                       'run the same command again.')

@@ -9,6 +9,7 @@ SIGKILLs the process, exactly as a power cut in the middle of that write would.
 """
 
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -398,3 +399,61 @@ def test_a_damaged_model_json_is_one_line(tmp_path):
   assert result.returncode == 2 and 'Traceback' not in result.stderr
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('error:') and 'model.json is not a valid model.json' in last
+
+
+def test_every_command_refuses_an_output_another_process_holds(
+    trained_run, exported, tiny_data_dir, tmp_path):
+  from fer_common import contract
+  from fer_common import locks
+  from fer_tfds.fer_emotions import dummy_data_generation
+  import tensorflow_datasets as tfds
+  out_dir, _ = exported
+  manual = dummy_data_generation.write_archives(tmp_path / 'manual')
+  new_data = tmp_path / 'tfds'
+  dataset = tfds.builder(f'{contract.DATASET}/fer5', data_dir=str(new_data)).data_dir
+  commands = {  # each with the output it writes
+      'trainer': (train_args(tiny_data_dir, tmp_path / 'run'), tmp_path / 'run'),
+      'trainer.ensemble': ([f'--members={trained_run},{trained_run}',
+                            f'--run_dir={tmp_path / "ensemble"}',
+                            f'--data_dir={tiny_data_dir}'], tmp_path / 'ensemble'),
+      'export': ([f'--run_dir={trained_run}', f'--out_dir={tmp_path / "export"}'],
+                 tmp_path / 'export'),
+      'export.ship': ([f'--export_dir={out_dir}', f'--to={tmp_path / "shipped"}'],
+                      tmp_path / 'shipped'),
+      'fer_tfds.build': ([f'--manual_dir={manual}', '--config=fer5',
+                          f'--data_dir={new_data}'], pathlib.Path(dataset)),
+  }
+  for module, (args, output) in commands.items():
+    with locks.held(output, 'the output'):  # held by this process
+      result = run_trainer(*args, module=module)
+    assert result.returncode == 1, (module, result.stderr[-2000:])
+    last = result.stderr.strip().splitlines()[-1]
+    assert f'is in use by process {os.getpid()}' in last, (module, last)
+    assert not output.exists() or module == 'fer_tfds.build', module  # nothing written
+
+
+def test_sigterm_stops_an_export_and_leaves_the_previous_one(trained_run, exported_once):
+  out_dir = exported_once
+  before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'export', f'--run_dir={trained_run}', f'--out_dir={out_dir}',
+       '--overwrite', '--calibration_samples=8', '--latency_runs=2', '--eval_limit=8'],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  wait_for(out_dir.parent / f'.{out_dir.name}.lock', process)
+  time.sleep(2)  # into the conversion
+  process.send_signal(signal.SIGTERM)
+  _, err = process.communicate(timeout=120)
+  assert process.returncode == 130 and 'Traceback' not in err, err[-3000:]
+  assert err.strip().splitlines()[-1].startswith(f'stopped: {out_dir} is as it was before')
+  assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
+
+
+def test_shipping_onto_a_full_disk_ends_in_one_line(exported, small_disk):
+  out_dir, _ = exported
+  (small_disk / 'filler').write_bytes(bytes(shutil.disk_usage(small_disk).free - 8192))
+  result = run_trainer(f'--export_dir={out_dir}', f'--to={small_disk / "models" / "fast"}',
+                       module='export.ship')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1].startswith('error: no space left on the disk')
+  assert not (small_disk / 'models' / 'fast').exists()
+  assert not list(small_disk.rglob('.partial-*'))
