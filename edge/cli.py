@@ -17,6 +17,7 @@ from edge import images
 from edge import model_files
 from edge import serve as serve_lib
 from edge import sidecar as sidecar_lib
+from fer_common import signals
 from fer_common import timing
 from edge import video as video_lib
 from edge.classifier import FaceClassifier
@@ -211,6 +212,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
   """Runs a subcommand; clear one-line errors, never a stack trace, for bad input."""
   args = parser().parse_args(argv)
+  signals.sigterm_as_interrupt()  # video and serve end as on Ctrl-C, the camera released
   try:
     return args.run(args)
   except (ModelError, sidecar_lib.SidecarError, images.ImageError,

@@ -23,7 +23,6 @@ import http.server
 import json
 import pathlib
 import secrets
-import signal
 import socketserver
 import sys
 import threading
@@ -248,18 +247,9 @@ def page(model: str) -> bytes:
 def serve(classifier: FaceClassifier, source: str, host: str = '127.0.0.1',
           port: int = 8080, token: str | None = None, max_viewers: int = 4,
           smooth_s: float = 0.3, loop: bool = False, model_name: str = '') -> int:
-  """Serves until Ctrl-C, SIGTERM or the end of a file source; returns 0."""
-  stop = threading.Event()
-  previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-  try:
-    return _serve(classifier, source, host, port, token or secrets.token_urlsafe(16),
-                  max_viewers, smooth_s, loop, model_name, stop)
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-
-
-def _serve(classifier, source, host, port, token, max_viewers, smooth_s, loop, model_name,
-           stop: threading.Event) -> int:
+  """Serves until Ctrl-C, SIGTERM (which edge.cli turns into Ctrl-C) or the end of a file
+  source; returns 0."""
+  token = token or secrets.token_urlsafe(16)
   broadcast = Broadcast()
   pipeline = Pipeline(classifier, source, broadcast, smooth_s, loop)
   try:
@@ -267,24 +257,29 @@ def _serve(classifier, source, host, port, token, max_viewers, smooth_s, loop, m
   except OSError as e:
     pipeline.close()
     raise video_lib.VideoError(f'cannot listen on {host}:{port} ({e.strerror})') from None
-  shown = host if host not in ('0.0.0.0', '::') else 'THIS-MACHINE'
-  print(f'Serving {source} on http://{shown}:{server.server_address[1]}/?token={token}',
-        file=sys.stderr, flush=True)
-  if host in ('0.0.0.0', '::'):
-    print(f'warning: listening on every address: anyone who can reach this machine on '
-          f'port {server.server_address[1]} and has the token sees the camera.',
+  http = threading.Thread(target=server.serve_forever, daemon=True, name='http')
+  try:  # from here on, Ctrl-C or SIGTERM at any moment ends the same clean way
+    shown = host if host not in ('0.0.0.0', '::') else 'THIS-MACHINE'
+    print(f'Serving {source} on http://{shown}:{server.server_address[1]}/?token={token}',
           file=sys.stderr, flush=True)
-  threading.Thread(target=server.serve_forever, daemon=True, name='http').start()
-  pipeline.start()
-  try:
-    while not stop.is_set() and pipeline.is_alive():
-      stop.wait(0.2)
+    if host in ('0.0.0.0', '::'):
+      print(f'warning: listening on every address: anyone who can reach this machine on '
+            f'port {server.server_address[1]} and has the token sees the camera.',
+            file=sys.stderr, flush=True)
+    http.start()
+    pipeline.start()
+    while pipeline.is_alive():
+      pipeline.join(0.2)
   except KeyboardInterrupt:
     pass
   finally:
     pipeline.stop()
-    pipeline.join(timeout=10)
-    server.shutdown()
+    if pipeline.is_alive():
+      pipeline.join(timeout=10)
+    elif pipeline.ident is None:  # interrupted before it started
+      pipeline.close()
+    if http.is_alive():
+      server.shutdown()
     server.server_close()
   if pipeline.error is not None:
     raise video_lib.VideoError(f'the source {source!r} failed: {pipeline.error}')

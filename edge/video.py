@@ -8,7 +8,6 @@ import csv
 import dataclasses
 import json
 import pathlib
-import signal
 import sys
 import time
 
@@ -92,23 +91,6 @@ def open_source(source: str):
 CSV_COLUMNS = ('t', 'track', 'x', 'y', 'width', 'height', 'label')
 
 
-class _Stop(Exception):
-  """SIGTERM: end the run as Ctrl-C does."""
-
-
-@contextlib.contextmanager
-def _stopped_by_sigterm():
-  """Turns SIGTERM (systemd, Docker, kill) into a clean stop while the block runs."""
-  def stop(signum, frame):
-    del signum, frame
-    raise _Stop()
-  previous = signal.signal(signal.SIGTERM, stop)
-  try:
-    yield
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-
-
 def tracked_faces(classifier: FaceClassifier, tracker: tracking.Tracker,
                   gray: np.ndarray, t: float) -> list[Face]:
   """The faces of one frame at `t` seconds, each with its track id and its track's
@@ -155,33 +137,32 @@ def run(classifier: FaceClassifier, source: str, output: str | None = None,
       rows = csv.writer(table)
       rows.writerow([*CSV_COLUMNS, *classifier.sidecar.labels])
     try:
-      with _stopped_by_sigterm():
-        while not max_frames or frames < max_frames:
-          frame, t = frames_in.read()
-          if frame is None:
-            break
-          faces = tracked_faces(classifier, tracker,
-                                cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), t)
-          frames, duration = frames + 1, t
-          print(json.dumps(frame_record(frames, t, faces)), flush=True)
+      while not max_frames or frames < max_frames:
+        frame, t = frames_in.read()
+        if frame is None:
+          break
+        faces = tracked_faces(classifier, tracker,
+                              cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), t)
+        frames, duration = frames + 1, t
+        print(json.dumps(frame_record(frames, t, faces)), flush=True)
+        for f in faces:
+          samples.setdefault(f.track, []).append((t, list(f.probabilities.values())))
+        if rows:
           for f in faces:
-            samples.setdefault(f.track, []).append((t, list(f.probabilities.values())))
-          if rows:
-            for f in faces:
-              rows.writerow([round(t, 3), f.track, *f.box.as_list(), f.label,
-                             *f.probabilities.values()])
-          if output or show:
-            drawn = annotate(frame, faces)
-            if output:
-              if writer is None:
-                writer = _open_writer(output, drawn.shape, frames_in.fps)
-              writer.write(drawn)
-            if show:
-              _show(drawn)
-          if frames % 30 == 0:
-            print(f'{frames} frames, {frames / (time.perf_counter() - start):.1f} FPS',
-                  file=sys.stderr, flush=True)
-    except (KeyboardInterrupt, _Stop):
+            rows.writerow([round(t, 3), f.track, *f.box.as_list(), f.label,
+                           *f.probabilities.values()])
+        if output or show:
+          drawn = annotate(frame, faces)
+          if output:
+            if writer is None:
+              writer = _open_writer(output, drawn.shape, frames_in.fps)
+            writer.write(drawn)
+          if show:
+            _show(drawn)
+        if frames % 30 == 0:
+          print(f'{frames} frames, {frames / (time.perf_counter() - start):.1f} FPS',
+                file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (edge.cli turns it into one)
       pass
     finally:
       frames_in.close()
