@@ -1,5 +1,5 @@
-"""`python -m edge {classify,video,bench}`: facial-expression recognition on a Raspberry Pi
-with LiteRT and OpenCV only (no TensorFlow)."""
+"""`python -m edge {classify,video,serve,bench}`: facial-expression recognition on a Raspberry
+Pi with LiteRT and OpenCV only (no TensorFlow)."""
 
 from __future__ import annotations
 
