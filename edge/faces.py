@@ -315,9 +315,11 @@ class VideoFaceFinder(FaceFinder):
     return [(d, how[id(d)]) for d in self._previous]
 
   def detections(self, gray: np.ndarray) -> list[blazeface.Detection]:
+    """The faces of this frame (the next of the video), refined, best first."""
     return [d for d, _ in self._found(gray)]
 
   def detect(self, gray: np.ndarray) -> list[Box]:
+    """The faces of this frame (the next of the video) as crop squares, best first."""
     return [frame(d, roll_of(d.keypoints), self.framing, by) for d, by in self._found(gray)]
 
 
