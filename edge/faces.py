@@ -109,13 +109,16 @@ def frame(detection: blazeface.Detection, roll: float, framing: dict,
              roll=float(roll), found_by=found_by, score=float(detection.score))
 
 
-def _overlap(a: Box, b: Box) -> float:
-  """Intersection over the smaller box's area."""
+def intersection(a: Box, b: Box) -> float:
+  """The area two boxes share (their squares, ignoring roll), in pixels."""
   w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
   h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
-  if w <= 0 or h <= 0:
-    return 0.0
-  return w * h / min(a.width * a.height, b.width * b.height)
+  return w * h if w > 0 and h > 0 else 0.0
+
+
+def _overlap(a: Box, b: Box) -> float:
+  """Intersection over the smaller box's area."""
+  return intersection(a, b) / min(a.width * a.height, b.width * b.height)
 
 
 class FaceFinder:

@@ -8,16 +8,13 @@ import math
 
 import numpy as np
 
+from edge import faces
 from edge.faces import Box
 
 
 def iou(a: Box, b: Box) -> float:
   """Intersection over union of two boxes."""
-  w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
-  h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
-  if w <= 0 or h <= 0:
-    return 0.0
-  inter = w * h
+  inter = faces.intersection(a, b)
   return inter / (a.width * a.height + b.width * b.height - inter)
 
 

@@ -217,15 +217,13 @@ def main(argv):
     export(FLAGS.run_dir, FLAGS.out_dir, FLAGS.overwrite, FLAGS.calibration_samples,
            FLAGS.latency_runs, FLAGS.eval_limit, FLAGS.yardstick_faces,
            FLAGS.wait_for_lock)
-  except (ExportError, inputs.RunDirError, convert.ConversionError,
-          locks.LockedError) as e:
-    if files.is_disk_full(e):
-      sys.exit(f'error: {disk_full_message(out, pathlib.Path(FLAGS.run_dir))}')
-    sys.exit(f'error: {e}')
   except KeyboardInterrupt:
     signals.stopped(f'{out} is as it was before: run the same command again.')
-  except Exception as e:  # pylint: disable=broad-except  (only a full disk is expected)
-    if not files.is_disk_full(e):
-      raise
-    sys.exit(f'error: {disk_full_message(out, pathlib.Path(FLAGS.run_dir))}')
+  except Exception as e:  # pylint: disable=broad-except  (a full disk, whatever raised it)
+    if files.is_disk_full(e):
+      sys.exit(f'error: {disk_full_message(out, pathlib.Path(FLAGS.run_dir))}')
+    if isinstance(e, (ExportError, inputs.RunDirError, convert.ConversionError,
+                      locks.LockedError)):
+      sys.exit(f'error: {e}')
+    raise
   print((pathlib.Path(FLAGS.out_dir) / contract.REPORT_MD).read_text())
