@@ -260,12 +260,12 @@ def serve(classifier: FaceClassifier, source: str, host: str = '127.0.0.1',
   http = threading.Thread(target=server.serve_forever, daemon=True, name='http')
   try:  # from here on, Ctrl-C or SIGTERM at any moment ends the same clean way
     shown = host if host not in ('0.0.0.0', '::') else 'THIS-MACHINE'
-    print(f'Serving {source} on http://{shown}:{server.server_address[1]}/?token={token}',
-          file=sys.stderr, flush=True)
     if host in ('0.0.0.0', '::'):
       print(f'warning: listening on every address: anyone who can reach this machine on '
             f'port {server.server_address[1]} and has the token sees the camera.',
             file=sys.stderr, flush=True)
+    print(f'Serving {source} on http://{shown}:{server.server_address[1]}/?token={token}',
+          file=sys.stderr, flush=True)
     http.start()
     pipeline.start()
     while pipeline.is_alive():

@@ -17,6 +17,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from fer_common import signals
+
 # Prefix of every temporary name used here; `clean_leftovers` finds what a kill left.
 TEMP_PREFIX = '.partial-'
 
@@ -121,7 +123,9 @@ def clean_leftovers(folder: str | os.PathLike, name: str = '') -> list[pathlib.P
 
 def replace_folder(staging: pathlib.Path, out: pathlib.Path) -> None:
   """Puts the finished folder `staging` where `out` is; an earlier `out` is moved aside
-  first and deleted only once `staging` has taken its place."""
+  first and deleted only once `staging` has taken its place. A stop signal that arrived
+  before (see fer_common.signals) keeps the earlier `out`."""
+  signals.raise_if_stopped()
   old = None
   if out.exists():
     old = temp_folder(out)

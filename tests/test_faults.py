@@ -457,3 +457,32 @@ def test_shipping_onto_a_full_disk_ends_in_one_line(exported, small_disk):
   assert result.stderr.strip().splitlines()[-1].startswith('error: no space left on the disk')
   assert not (small_disk / 'models' / 'fast').exists()
   assert not list(small_disk.rglob('.partial-*'))
+
+
+LOST_INTERRUPT = '''
+import os, pathlib, signal, sys
+from fer_common import files, signals
+signals.sigterm_as_interrupt()
+
+class Collected:
+  def __del__(self):  # as TensorFlow's function collector: where Python drops exceptions
+    os.kill(os.getpid(), signal.SIGTERM)
+    sum(range(10_000))  # the handler runs here, inside __del__
+
+Collected()
+staging, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+try:
+  files.replace_folder(staging, out)
+except KeyboardInterrupt:
+  signals.stopped('kept')
+'''
+
+
+def test_a_signal_that_lands_where_python_drops_it_still_stops_before_publishing(tmp_path):
+  staging, out = tmp_path / 'staging', tmp_path / 'out'
+  staging.mkdir(), out.mkdir()
+  (out / 'model.tflite').write_text('previous')
+  result = subprocess.run([sys.executable, '-c', LOST_INTERRUPT, staging, out], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+  assert (result.returncode, result.stderr) == (130, 'stopped: kept\n')
+  assert (out / 'model.tflite').read_text() == 'previous' and staging.exists()

@@ -24,12 +24,15 @@ LABELS = ('angry', 'fearful', 'happy', 'neutral', 'sad')
 
 
 def start(video, *flags):
-  """A running `edge serve` on a free loopback port: (process, port)."""
+  """A running `edge serve` on a free loopback port: (process, port); what it printed
+  up to its URL is in `process.printed`."""
   process = subprocess.Popen(
       [sys.executable, '-m', 'edge', 'serve', str(video), '--port', '0', *flags],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  process.printed = ''
   deadline = time.monotonic() + 60
   for line in process.stderr:
+    process.printed += line
     found = re.search(r'http://[^:]+:(\d+)/\?token=(\S+)', line)
     if found:
       return process, int(found.group(1))
@@ -158,7 +161,7 @@ def test_a_file_ends_cleanly_without_loop(video):
 def test_listening_on_every_address_warns_who_can_see_the_camera(video):
   process, _ = start(video, '--host', '0.0.0.0', '--loop')
   assert stop(process) == 0
-  assert 'anyone who can reach this machine' in process.stderr.read()
+  assert 'anyone who can reach this machine' in process.printed
 
 
 @pytest.mark.skipif(shutil.which('chromium') is None,

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from fer_common import files
+from fer_common import signals
 from fer_common.contract import RunDir
 
 MONITOR = 'val_accuracy'
@@ -149,6 +150,14 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
           '--run_dir.')
 
 
+class StopOnSignal(keras.callbacks.Callback):
+  """Ends training at the next batch after SIGTERM or Ctrl-C whose KeyboardInterrupt
+  Python swallowed (one that lands in a `__del__`; see fer_common.signals)."""
+
+  def on_train_batch_end(self, batch, logs=None):
+    signals.raise_if_stopped()
+
+
 class LogLearningRate(keras.callbacks.Callback):
   """Adds the optimiser's current learning rate to each epoch's logs (history.csv)."""
 
@@ -257,7 +266,7 @@ def build(run: RunDir, *, chief: bool, reduce_lr_patience: int, reduce_lr_factor
       (f'The best finite epoch so far is kept in {run.best}' if keep_best else
        'The run trains on the validation split, so it keeps no best-epoch model')
       + f', and the last finite epoch\'s resume state in {run.backup}/.')
-  result = [nan_guard, LogLearningRate()]
+  result = [nan_guard, StopOnSignal(), LogLearningRate()]
   if keep_best:
     result.append(BestCheckpoint(run.best, best_recorded(run.history)))
   if progress_batch_size:
