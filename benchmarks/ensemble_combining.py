@@ -23,7 +23,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from trainer import data
+from fer_common import contract
 from trainer import ensemble
 from trainer import select_members
 
@@ -113,7 +113,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   try:
     by_member, labels = select_members.validation_probabilities(FLAGS.members, 256)
-  except (ensemble.EnsembleError, data.DatasetNotBuiltError) as e:
+  except (ensemble.EnsembleError, contract.DatasetNotBuiltError) as e:
     sys.exit(f'error: {e}')
   table = markdown_table(compare(np.stack(list(by_member.values())), labels,
                                  FLAGS.halvings))

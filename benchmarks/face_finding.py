@@ -22,6 +22,7 @@ from export import yardstick
 from fer_common import contract
 from fer_common import files
 from fer_common import machine
+from fer_tfds import built
 
 FLAGS = flags.FLAGS
 
@@ -64,7 +65,7 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  images, _ = yardstick.split_arrays(contract.DEFAULT_CONFIG, 'validation', None)
+  images, _ = built.split_arrays(contract.DEFAULT_CONFIG, 'validation', None)[:2]
   scenes = [yardstick.scene(image[..., 0], index)
             for index, image in enumerate(images[:FLAGS.faces])]
   lines = [f'The first {len(scenes)} validation faces of fer5_ck, each in a 400x300 frame '

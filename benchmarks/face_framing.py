@@ -26,6 +26,7 @@ from edge.classifier import FaceClassifier
 from export import yardstick
 from fer_common import contract
 from fer_common import files
+from fer_tfds import built
 
 FLAGS = flags.FLAGS
 MODELS = ('models/accurate/int8.tflite', 'models/fast/int8.tflite')
@@ -84,7 +85,7 @@ def accuracy(classifier: FaceClassifier, found: list, labels: np.ndarray,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  images, labels = yardstick.split_arrays(contract.DEFAULT_CONFIG, 'validation', None)
+  images, labels = built.split_arrays(contract.DEFAULT_CONFIG, 'validation', None)[:2]
   images, labels = images[:FLAGS.faces], labels[:FLAGS.faces]
   found = found_faces(images)
   fitted = fit(found)

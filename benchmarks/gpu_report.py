@@ -124,12 +124,12 @@ def main(argv):
       '',
       *throughput_table(throughput, _PEAK.value),
       '',
-      'Validation accuracy per epoch, `configs/experiments/gpu_members8_b256.cfg` against '
+      'Validation accuracy per epoch, `benchmarks/configs/gpu_members8_b256.cfg` against '
       '`gpu_single_b64.cfg` (30 epochs each, run side by side):',
       '',
       *accuracy_table(texts),
       '',
-      "The study's two runs to their end (float32, `trainer.array_fit`), against its "
+      "The study's two runs to their end (float32, `python -m trainer --arrays`), against its "
       'test accuracy:',
       '',
       *study_table(texts),

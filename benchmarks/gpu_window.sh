@@ -13,7 +13,7 @@
 #
 # 1. Alone on the GPU: benchmarks/training_throughput.py times MEMBERSxBATCH pairs of our
 #    recipe -> <out_dir>/throughput.json (written after every pair).
-# 2. Then side by side, each in its own program: configs/experiments/gpu_members8_b256.cfg
+# 2. Then side by side, each in its own program: benchmarks/configs/gpu_members8_b256.cfg
 #    (8 members at once) and gpu_single_b64.cfg (one, batch 64), 30 epochs each, for the
 #    accuracy per epoch; the study's two runs (configs/study/) to their end, in float32.
 # 3. The run dirs (in $RUNS, default runs/window) without their model files (the 8
@@ -63,12 +63,12 @@ train() {  # train <config> <flags>...: one program in the background
   local name
   name=$(basename "$1" .cfg)
   names+=("$name" "$name.log")
-  timeout $side_by_side_s "$python" -m trainer.array_fit --arrays="$arrays" \
+  timeout $side_by_side_s "$python" -m trainer --arrays="$arrays" \
     --flagfile="$1" --run_dir="$runs/$name" --steps_per_execution=32 "${@:2}" \
     "${small_model[@]}" "${short_run[@]}" > "$runs/$name.log" 2>&1 &
 }
-train configs/experiments/gpu_members8_b256.cfg --precision=auto
-train configs/experiments/gpu_single_b64.cfg --precision=auto
+train benchmarks/configs/gpu_members8_b256.cfg --precision=auto
+train benchmarks/configs/gpu_single_b64.cfg --precision=auto
 train configs/study/seed_baseline.cfg --precision=float32
 train configs/study/seed_improved.cfg --precision=float32
 wait

@@ -8,7 +8,7 @@
     tf.data map or inside the model, vs. fed by the same real batches held in memory (its
     upper bound), and (d) float32 vs mixed_bfloat16 training, (e) training the study's
     model (its widths, 4x4 kernels) and (f) half our widths
-    (configs/experiments/fernet_small.cfg). Needs fer5_ck built.
+    (docs/results/configs/fernet_small.cfg). Needs fer5_ck built.
 
 The upper bound is real faces held in memory. The constant batch of uniform noise used
 before stays as a row: it trains as fast as real faces; the gap it once showed came from
@@ -47,7 +47,7 @@ _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timings of each training row (the
 
 BATCH = 64
 FILTERS = fernet_model.DEFAULT_FILTERS  # configs/fernet.cfg: the study's widths
-HALF_FILTERS = (16, 32, 64, 128, 256)  # configs/experiments/fernet_small.cfg
+HALF_FILTERS = (16, 32, 64, 128, 256)  # docs/results/configs/fernet_small.cfg
 KERNEL = 3  # configs/fernet.cfg
 STUDY_KERNEL = 4
 AUGMENT = augment.AugmentConfig(rotation=10, brightness=(-0.1, 0.1), zoom=0.1, flip=True,

@@ -4,7 +4,7 @@
 #
 #   bash benchmarks/long_runs_on_jax.sh <arrays.npz.xz> <budget_s> <pack_dir> <config>...
 #
-# Each config trains with `python -m trainer.array_fit` under KERAS_BACKEND=jax for
+# Each config trains with `python -m trainer --arrays` under KERAS_BACKEND=jax for
 # <budget_s> seconds, logging to runs/<name>.log. One at a time, because each run sizes
 # its schedule by timing its own steps: a run sharing the GPU with runs that start or end
 # meanwhile gets its timing wrong (2026-11-27: two runs stopped at epoch 53 of 81 and 76).
@@ -24,7 +24,7 @@ for config in "$@"; do
   name=$(basename "$config" .cfg)
   names+=("runs/$name" "runs/$name.log")
   # The budget covers training; the timeout adds room for start-up and the final saves.
-  timeout $((budget + 30)) python3 -m trainer.array_fit --arrays="$arrays" \
+  timeout $((budget + 30)) python3 -m trainer --arrays="$arrays" \
     --flagfile="$config" --precision=auto --time_budget_s="$budget" \
     --steps_per_execution=32 > "runs/$name.log" 2>&1
 done

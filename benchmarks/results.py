@@ -24,8 +24,8 @@ from tensorboard.util import tensor_util
 
 from fer_common import contract
 from fer_common import files
-from trainer import ensemble
-from trainer import flags_def
+from trainer import views
+from trainer import config as config_lib
 from trainer import reports
 from trainer import run_dir
 
@@ -59,7 +59,7 @@ def _epoch_accuracy(run: pathlib.Path, split: str) -> list[tuple[float, float]]:
 
 def validation_over_time(run: pathlib.Path) -> tuple[list[float], list[float]] | None:
   """(minutes of training, validation accuracy in %) per epoch; None for a run without
-  TensorBoard logs (trainer.array_fit writes none).
+  TensorBoard logs (python -m trainer --arrays writes none).
 
   Minutes count each epoch's own duration (the gaps between epoch ends, the first epoch
   taken as long as the second), so pauses between resumed sessions do not count.
@@ -133,10 +133,10 @@ def test_time_views(ensemble_flags: dict[str, str]) -> tuple[str, int]:
   """What each member of an ensemble sees (as table text) and how many views that is."""
   shift = int(ensemble_flags.get('shift_tta', 0))
   flip = ensemble_flags.get('flip_tta') == 'true'
-  names = ['image'] + ([f'{len(ensemble.SHIFT_DIRECTIONS)} shifts of {shift} px']
+  names = ['image'] + ([f'{len(views.SHIFT_DIRECTIONS)} shifts of {shift} px']
                        if shift else [])
   return (', '.join(names) + (', mirrored' if flip else ''),
-          ensemble.views_per_member(flip, shift))
+          views.views_per_member(flip, shift))
 
 
 def training_minutes(runs: list[pathlib.Path]) -> float | None:
@@ -174,7 +174,7 @@ def main(argv):
            '`reports/metrics.json`, `history.csv` and TensorBoard logs; each run was made '
            'by `python -m trainer --flagfile=configs/<folder>/<run>.cfg` (`shipped/`, '
            '`study/` or `experiments/`; fine-tuning runs count the fine-tuning\'s '
-           'minutes alone; long runs on a GPU: `python -m trainer.array_fit`, '
+           'minutes alone; long runs on a GPU: `python -m trainer --arrays`, '
            'docs/scaling.md) on the machine its `machine.txt` names (below).',
            '',
            '## Accuracy (%) against the study', '',
@@ -189,7 +189,7 @@ def main(argv):
                '| run | flags that differ | minutes | test | Δ test (pp) |',
                '|---|---|---:|---:|---:|']
   reference_test, reference_flags = None, run_flags(runs[0])
-  defaults = flags_def.default_values()
+  defaults = config_lib.default_values()
   for run in runs:
     flags_used = run_flags(run)
     metrics = json.loads((run / 'reports' / 'metrics.json').read_text())
@@ -223,7 +223,7 @@ def main(argv):
             f'mirror image.{NOT_HELD_OUT}: trained on the validation split too '
             '(`--train_split=train+validation`), so its validation accuracy is not held '
             'out. Minutes: training time from the TensorBoard logs (n/a: a run '
-            'trained by `trainer.array_fit`, which writes none), on these machines:', '',
+            'trained by `python -m trainer --arrays`, which writes none), on these machines:', '',
             *[f'- `{run.name}`: {run_machines(run)}' for run in runs], '',
             'The plot shows the runs trained from scratch with the validation split held '
             'out (no `--init_from`, no `--train_split=train+validation`), where '

@@ -25,9 +25,9 @@ import numpy as np
 from edge import faces
 from edge import tracking
 from edge.classifier import FaceClassifier
-from export import yardstick
 from fer_common import contract
 from fer_common import files
+from fer_tfds import built
 
 FLAGS = flags.FLAGS
 FPS = 30
@@ -105,7 +105,7 @@ def knee(rows: list[dict]) -> float:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  images, labels = yardstick.split_arrays(contract.DEFAULT_CONFIG, 'validation', None)
+  images, labels = built.split_arrays(contract.DEFAULT_CONFIG, 'validation', None)[:2]
   classifier = FaceClassifier(FLAGS.model, faces.WholeImage())
   rng = np.random.default_rng(0)
   clips = []

@@ -1,4 +1,4 @@
-"""Training images/s and achieved TFLOP/s of K FERNets trained at once (trainer.members),
+"""Training images/s and achieved TFLOP/s of K FERNets trained at once (--members_at_once),
 for several (members, batch) pairs, on whatever device the Keras backend sees:
 
   KERAS_BACKEND=jax PYTHONPATH=. python benchmarks/training_throughput.py --arrays=arrays/fer5_ck.npz.xz \\
@@ -6,7 +6,8 @@ for several (members, batch) pairs, on whatever device the Keras backend sees:
       --out=throughput.json
 
 Each pair trains the run's recipe (augmentation in the model, AdamW, the flags' FERNet) on
-the real training arrays with `trainer.array_fit`'s model and fit(): compiled once, then
+the real training arrays with the trainer's recipe (trainer.recipe.assemble) and fit():
+compiled once, then
 timed over --repeats runs of --steps steps each (median and spread), input copied from
 host memory as in a real run. TFLOP/s counts 3 x 2 x the forward pass's convolution and
 dense multiply-adds per image (backward = 2x forward), leaving out augmentation,
@@ -28,11 +29,12 @@ import numpy as np
 
 from fer_common import files
 from fer_common import machine
-from trainer import array_fit
 from trainer import arrays
-from trainer import flags_def
-from trainer import members
+from trainer import config as config_lib
+from trainer import devices
 from trainer import model as fernet_model
+from trainer import recipe
+from trainer import sources
 from trainer.config import TrainConfig
 
 FLAGS = flags.FLAGS
@@ -40,9 +42,8 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The trainer's flags (the recipe timed) and this benchmark's."""
-  flags_def.define_flags()
-  flags.DEFINE_string('arrays', None, 'Training arrays (python -m trainer.dump_arrays).',
-                      required=True)
+  config_lib.define_flags()  # --arrays among them: required here
+  flags.mark_flag_as_required('arrays')
   flags.DEFINE_list('configs', ['1x64', '1x256', '8x256', '16x256'],
                     'MEMBERSxBATCH pairs to time.')
   flags.DEFINE_integer('steps', 60, 'Steps per timed run.', lower_bound=1)
@@ -75,9 +76,9 @@ def time_pair(config: TrainConfig, images: np.ndarray, labels: np.ndarray,
   returns the measurement (seconds of each run, images/s of their median)."""
   keras.utils.set_random_seed(config.seed)
   batch, count = config.batch_size, config.members_at_once
-  _, training_model = array_fit.build_training_model(num_classes, steps, config)
+  training_model = recipe.assemble(config, num_classes, steps).training_model
   n = min(len(images), steps * batch)
-  x, y = images[:n], members.targets(labels[:n], count)
+  x, y = images[:n], recipe.targets(labels[:n], count)
   start = time.perf_counter()
   training_model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compiles
   compile_s = time.perf_counter() - start
@@ -102,14 +103,14 @@ def main(argv):
     splits, class_names = arrays.load(FLAGS.arrays, base.dataset)
   except (ValueError, arrays.ArraysFileError) as e:
     sys.exit(f'error: {e}')
-  policy = array_fit.resolve_precision(base.precision)
-  keras.mixed_precision.set_global_policy(policy)
-  images, labels = array_fit.model_inputs(*splits['train'], len(class_names))
+  policy = devices.set_precision(base.precision)
+  images, labels = sources.model_inputs(*splits['train'], len(class_names))
   forward_macs = fernet_model.forward_macs(base.filters, base.kernel_size, len(class_names))
   results = []
   for count, batch in pairs:
     config = dataclasses.replace(base, members_at_once=count, batch_size=batch,
-                                 reduce_lr_patience=0, early_stopping_patience=0)
+                                 reduce_lr_patience=0, early_stopping_patience=0,
+                                 balance_classes=False)
     result = time_pair(config, images, labels, len(class_names), FLAGS.steps,
                        FLAGS.repeats)
     result['tflops'] = result['images_per_s'] * 6 * forward_macs / 1e12

@@ -144,13 +144,13 @@ def run(classifier: FaceClassifier, source: str, output: str | None = None,
         faces = tracked_faces(classifier, tracker,
                               cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), t)
         frames, duration = frames + 1, t
-        print(json.dumps(frame_record(frames, t, faces)), flush=True)
-        for f in faces:
+        for f in faces:  # recorded before printed: a frame printed is in every file
           samples.setdefault(f.track, []).append((t, list(f.probabilities.values())))
         if rows:
           for f in faces:
             rows.writerow([round(t, 3), f.track, *f.box.as_list(), f.label,
                            *f.probabilities.values()])
+        print(json.dumps(frame_record(frames, t, faces)), flush=True)
         if output or show:
           drawn = annotate(frame, faces)
           if output:

@@ -20,9 +20,9 @@ from scipy import optimize
 
 from edge.litert_model import LiteRTModel
 from export import report
-from export import yardstick
 from fer_common import contract
 from fer_common import files
+from fer_tfds import built
 
 FLAGS = flags.FLAGS
 BINS = 15
@@ -103,7 +103,7 @@ def main(argv):
     spec = json.loads(sidecar_path.read_text())
     entry = contract.variant_entry(spec, model)
     dataset = spec['source']['dataset'].split('/')[-1]
-    images, labels = yardstick.split_arrays(dataset, 'validation', FLAGS.data_dir)
+    images, labels = built.split_arrays(dataset, 'validation', FLAGS.data_dir)[:2]
   except (OSError, ValueError, KeyError) as e:
     sys.exit(f'error: {e}')
   normalised = contract.apply_normalisation(images.astype(np.float32),

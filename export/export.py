@@ -223,7 +223,7 @@ def main(argv):
     if files.is_disk_full(e):
       sys.exit(f'error: {disk_full_message(out, pathlib.Path(FLAGS.run_dir))}')
     if isinstance(e, (ExportError, inputs.RunDirError, convert.ConversionError,
-                      locks.LockedError)):
+                      locks.LockedError, contract.DatasetNotBuiltError)):
       sys.exit(f'error: {e}')
     raise
   print((pathlib.Path(FLAGS.out_dir) / contract.REPORT_MD).read_text())

@@ -4,10 +4,9 @@ import dataclasses
 import pathlib
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from fer_common import contract
-import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
+from fer_tfds import built
 
 
 class RunDirError(FileNotFoundError):
@@ -63,16 +62,14 @@ def read_run(run_dir: str) -> TrainedRun:
 
 def load_split(run: TrainedRun, split: str, limit: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-  """(normalised float32 images (N, 48, 48, 1), integer labels) of one split."""
-  builder = tfds.builder(f'{contract.DATASET}/{run.dataset}', data_dir=run.data_dir)
-  if not builder.is_prepared():
-    raise RunDirError(contract.not_built_message(run.dataset, builder.data_dir,
-                                                 run.data_dir))
-  dataset = builder.as_dataset(split=split, as_supervised=True, batch_size=-1)
-  images, labels = tfds.as_numpy(dataset)
-  if limit:
-    images, labels = images[:limit], labels[:limit]
-  return run.normalise(images), labels
+  """(images (N, 48, 48, 1) normalised as the run was trained, integer labels) of one
+  split of the run's dataset.
+
+  Raises:
+    contract.DatasetNotBuiltError: with the command that builds it.
+  """
+  images, labels, _ = built.split_arrays(run.dataset, split, run.data_dir)
+  return run.normalise(images[:limit]), labels[:limit]
 
 
 def stratified_sample(images: np.ndarray, labels: np.ndarray, n: int, seed: int = 0

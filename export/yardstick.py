@@ -26,14 +26,13 @@ from absl import app
 from absl import flags
 import cv2
 import numpy as np
-import tensorflow_datasets as tfds
 
 from edge import faces
 from edge.classifier import FaceClassifier
 from export import report
 from fer_common import contract
 from fer_common import files
-import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
+from fer_tfds import built
 
 FLAGS = flags.FLAGS
 PERTURBATIONS = ('none', 'lighting', 'blur', 'resampling', 'noise', 'jpeg')
@@ -156,25 +155,6 @@ def crops_accuracy(classifier: FaceClassifier, images: np.ndarray, labels: np.nd
           'recall': recall}
 
 
-def split_arrays(dataset: str, split: str, data_dir: str | None,
-                 source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """(uint8 images (N, 48, 48, 1), labels) of a built split, of one `source` archive if
-  given.
-
-  Raises:
-    FileNotFoundError: the config is not built; the message says how to build it.
-  """
-  builder = tfds.builder(f'{contract.DATASET}/{dataset}', data_dir=data_dir)
-  if not builder.is_prepared():
-    raise FileNotFoundError(contract.not_built_message(dataset, builder.data_dir, data_dir))
-  examples = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-  keep = np.ones(len(examples['label']), bool)
-  if source is not None:
-    sources = builder.info.features['source'].names
-    keep = examples['source'] == sources.index(source)
-  return examples['image'][keep], examples['label'][keep]
-
-
 def measure(model_path: pathlib.Path, trained_on: str, data_dir: str | None = None,
             limit: int | None = None) -> dict:
   """Both yardsticks of the .tflite at `model_path`, trained on `trained_on` (a
@@ -185,14 +165,14 @@ def measure(model_path: pathlib.Path, trained_on: str, data_dir: str | None = No
     FileNotFoundError: fer5_ck is not built; the message says how to build it.
   """
   classifier = FaceClassifier(model_path, faces.WholeImage())
-  images, labels = split_arrays(contract.DEFAULT_CONFIG, 'test', data_dir)
+  images, labels = built.split_arrays(contract.DEFAULT_CONFIG, 'test', data_dir)[:2]
   images, labels = images[:limit], labels[:limit]
   result = {'model': str(model_path), 'trained_on': trained_on,
             'crops': crops_accuracy(classifier, images, labels),
             'robustness': robustness(classifier, images, labels)}
   if trained_on == 'fer5':
-    ck_images, ck_labels = split_arrays(contract.DEFAULT_CONFIG, 'train+validation+test',
-                                        data_dir, 'ckplus')
+    ck_images, ck_labels, _ = built.split_arrays(
+        contract.DEFAULT_CONFIG, 'train+validation+test', data_dir, 'ckplus')
     result['cross_dataset'] = crops_accuracy(classifier, ck_images, ck_labels)
   return result
 

@@ -81,19 +81,18 @@ def build_command(config: str, data_dir: str | None = None) -> str:
           + (f' --data_dir={data_dir}' if data_dir else ''))
 
 
+class DatasetNotBuiltError(FileNotFoundError):
+  """The requested fer_emotions config has not been built in the data dir."""
+
+
+class DatasetDamagedError(ValueError):
+  """A file of the built dataset does not read back as written."""
+
+
 def not_built_message(config: str, where: str, data_dir: str | None = None) -> str:
   """What every stage says when `fer_emotions/<config>` is not built in `where`."""
   return (f'{DATASET}/{config} is not built in {where}. Build it once with: '
           f'{build_command(config, data_dir)}')
-
-
-def auto_precision(has_gpu: bool) -> str:
-  """The Keras dtype policy of --precision=auto, for every trainer and backend.
-
-  bfloat16 on a GPU needs no loss scaling; on 2-core CPUs mixed precision trained no
-  faster than float32, even with AVX512_BF16 (BENCHMARKS.md).
-  """
-  return 'mixed_bfloat16' if has_gpu else 'float32'
 
 
 # --- The run dir (trainer output, export input) --------------------------------------

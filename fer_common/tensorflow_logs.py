@@ -40,7 +40,7 @@ def import_quietly() -> None:
     try:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       tf.config.list_physical_devices('GPU')
-    except ImportError:  # a machine with JAX only (trainer.array_fit) or the Pi
+    except ImportError:  # a machine with JAX only (python -m trainer --arrays) or the Pi
       pass
     finally:
       sys.stderr.flush()

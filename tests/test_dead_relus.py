@@ -12,7 +12,8 @@ def _images(n=32):
 
 
 def test_freshly_initialised_fernet_has_no_dead_channels_and_no_warning():
-  model = fernet_model.build_fernet(5, filters=(4, 8), kernel_size=3)
+  model = fernet_model.build_fernet(5, filters=(4, 8), kernel_size=3, dropout=0.0,
+                                    head_dropout=0.0)
   fractions = dead_relus.dead_channel_fractions(model, _images())
   assert len(fractions) == 4
   assert max(fractions.values()) < dead_relus.COLLAPSED
@@ -23,7 +24,8 @@ def test_collapsed_layer_is_measured_and_named():
   # Seeded: with some initialisations a channel of this tiny model is already dead on
   # the random probe images, which would add to the three killed below.
   keras.utils.set_random_seed(1)
-  model = fernet_model.build_fernet(5, filters=(4, 8), kernel_size=3)
+  model = fernet_model.build_fernet(5, filters=(4, 8), kernel_size=3, dropout=0.0,
+                                    head_dropout=0.0)
   untouched = dead_relus.dead_channel_fractions(model, _images())
   relus = list(untouched)
   assert untouched[relus[2]] == 0.0

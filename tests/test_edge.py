@@ -262,13 +262,19 @@ def test_faces_pasted_on_a_canvas_are_detected_and_annotated(exported, tmp_path)
   assert len(list((tmp_path / 'annotated').glob('*.png'))) == 10
 
 
-def test_machine_names_cores_and_only_the_cpu_flags_asked_for():
-  described = machine.describe()
-  assert f'{os.cpu_count()} cores' in described
-  found = machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS)
-  if found not in ('none', 'unknown'):
-    assert set(found.split(', ')) <= set(machine.INT8_DOT_PRODUCT_FLAGS)
-    assert all(flag in described for flag in found.split(', '))
+def test_machine_names_cores_and_only_the_cpu_flags_asked_for(monkeypatch):
+  assert f'{os.cpu_count()} cores' in machine.describe()
+  cpuinfo = ('model name\t: Test CPU\n'
+             'flags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_int8 amx_bf16 pdpe1gb\n')
+  monkeypatch.setattr(machine, '_cpuinfo', lambda: cpuinfo)
+  assert machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS) == 'amx_int8, avx512_vnni'
+  assert machine.cpu_flags(machine.BFLOAT16_FLAGS) == 'amx_bf16'
+  assert machine.describe() == (f'Test CPU, {os.cpu_count()} cores '
+                                '(amx_bf16, amx_int8, avx2, avx512_vnni, avx512f)')
+  monkeypatch.setattr(machine, '_cpuinfo', lambda: 'flags\t\t: fpu sse2\n')
+  assert machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS) == 'none'
+  monkeypatch.setattr(machine, '_cpuinfo', lambda: None)  # not Linux
+  assert machine.cpu_flags(machine.INT8_DOT_PRODUCT_FLAGS) == 'unknown'
 
 
 def test_every_model_carries_its_labels_inside(exported):

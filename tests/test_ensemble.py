@@ -11,6 +11,7 @@ from edge.litert_model import LiteRTModel
 from export import export
 from export import inputs
 from trainer import ensemble
+from trainer import views
 from trainer_helpers import run_trainer
 from trainer_helpers import TINY_FLAGS
 
@@ -58,11 +59,11 @@ def test_ensemble_averages_the_members_over_shifted_and_mirrored_views(
              for run in (trained_run, second_run)]
   images = _images(trained_run)
   mirrored = images[:, :, ::-1]
-  views = [images, *_shifted(images, 2)]
-  views += [view[:, :, ::-1] for view in views]
-  assert len(views) == ensemble.views_per_member(flip_tta=True, shift_tta=2)
-  assert np.abs(views[1] - images).max() > 0  # the shifts are not the identity
-  expected = np.mean([m.predict(x, verbose=0) for m in members for x in views], axis=0)
+  seen = [images, *_shifted(images, 2)]
+  seen += [view[:, :, ::-1] for view in seen]
+  assert len(seen) == views.views_per_member(flip_tta=True, shift_tta=2)
+  assert np.abs(seen[1] - images).max() > 0  # the shifts are not the identity
+  expected = np.mean([m.predict(x, verbose=0) for m in members for x in seen], axis=0)
   got = model.predict(images, verbose=0)
   np.testing.assert_allclose(got, expected, atol=1e-5)
   np.testing.assert_allclose(model.predict(mirrored, verbose=0), got, atol=1e-5)
@@ -91,10 +92,14 @@ def test_ensemble_exports_and_int8_agrees_with_keras(ensemble_run, tmp_path):
                          calibration_samples=40, latency_runs=3)
   images = _images(ensemble_run)
   expected = keras.models.load_model(ensemble_run / 'inference.keras', compile=False
-                                     ).predict(images, verbose=0).argmax(-1)
+                                     ).predict(images, verbose=0)
   lite = LiteRTModel(tmp_path / 'models' / 'int8.tflite')
-  got = np.array([lite.predict(image).argmax() for image in images])
-  assert (got == expected).mean() >= 0.85
+  got = np.array([lite.predict(image) for image in images])
+  # int8 moves probabilities by a step or two of 1/256; it may flip near-ties only.
+  top2 = np.sort(expected, axis=-1)[:, -2:]
+  clear = top2[:, 1] - top2[:, 0] > 0.05
+  assert (got.argmax(-1) == expected.argmax(-1))[clear].mean() >= 0.95
+  assert np.abs(got - expected).max() < 0.03
   assert report['dataset'] == 'fer5_ck'
 
 

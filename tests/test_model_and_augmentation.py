@@ -7,10 +7,18 @@ import tensorflow as tf
 
 from trainer import augment
 from trainer import model
+from trainer.config import TrainConfig
 
 
-def test_default_fernet_shape_and_parameter_count():
-  fernet = model.build_fernet(5)
+def only(**strengths) -> TrainConfig:
+  """The recipe with no augmentation but `strengths` (trainer.config's names)."""
+  return TrainConfig(**{'rotation': 0.0, 'brightness': (0.0, 0.0), 'zoom': 0.0,
+                        'flip': False, 'shift': 0.0, **strengths})
+
+
+def test_the_studys_fernet_shape_and_parameter_count():
+  fernet = model.build_fernet(5, filters=(32, 64, 128, 256, 512), kernel_size=4,
+                              dropout=0.5, head_dropout=0.0)
   assert fernet.input_shape == (None, 48, 48, 1)
   assert fernet.output_shape == (None, 5)
   convs = [l for l in fernet.layers if isinstance(l, keras.layers.Conv2D)]
@@ -25,7 +33,8 @@ def test_default_fernet_shape_and_parameter_count():
 @pytest.mark.parametrize('policy, compute', [('mixed_float16', 'float16'),
                                              ('mixed_bfloat16', 'bfloat16')])
 def test_mixed_precision_keeps_float32_probabilities(policy, compute):
-  fernet = model.build_fernet(5, filters=(8, 8), dtype_policy=policy)
+  fernet = model.build_fernet(5, filters=(8, 8), kernel_size=3, dropout=0.1,
+                              head_dropout=0.0, dtype_policy=policy)
   assert fernet.get_layer('block1_conv1').compute_dtype == compute
   probabilities = fernet(np.zeros((2, 48, 48, 1), np.float32))
   assert probabilities.dtype == 'float32'
@@ -33,7 +42,7 @@ def test_mixed_precision_keeps_float32_probabilities(policy, compute):
 
 
 def test_augmentation_changes_images_only_in_training():
-  augmenter = augment.build_augmenter(augment.AugmentConfig(
+  augmenter = augment.build_augmenter(TrainConfig(
       rotation=30, brightness=(-0.3, 0.3), zoom=0.2, flip=True, shift=0.2), seed=1)
   assert [type(l).__name__ for l in augmenter.layers] == [
       'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomTranslation', 'RandomBrightness']
@@ -45,7 +54,7 @@ def test_augmentation_changes_images_only_in_training():
 
 
 def test_random_erasing_blanks_one_rectangle_in_about_the_given_share_of_images():
-  augmenter = augment.build_augmenter(augment.AugmentConfig(erasing=0.5), seed=3)
+  augmenter = augment.build_augmenter(only(erasing=0.5), seed=3)
   images = np.full((256, 48, 48, 1), 0.5, np.float32)
   changed = np.abs(np.asarray(augmenter(images, training=True)) - images) > 1e-6
   erased = changed.any(axis=(1, 2, 3))
@@ -76,7 +85,7 @@ def test_mixup_blends_images_and_labels_with_the_same_weights_in_tf_data():
 
 
 def test_no_augmentation_configured_is_the_identity():
-  augmenter = augment.build_augmenter(augment.AugmentConfig())
+  augmenter = augment.build_augmenter(only())
   images = np.ones((2, 48, 48, 1), np.float32)
   np.testing.assert_array_equal(augmenter(images, training=True), images)
 
@@ -107,7 +116,7 @@ def test_jpeg_layer_compresses_as_a_jpeg_encoder_does(quality):
 
 
 def test_gamma_keeps_black_white_and_order_and_varies_mid_tones():
-  augmenter = augment.build_augmenter(augment.AugmentConfig(gamma=0.5), seed=0)
+  augmenter = augment.build_augmenter(only(gamma=0.5), seed=0)
   ramp = np.tile(np.linspace(0, 1, 48, dtype=np.float32), (64, 48, 1))[..., None]
   out = np.asarray(augmenter(ramp, training=True))
   np.testing.assert_allclose(out[:, :, 0], 0, atol=1e-6)
@@ -116,3 +125,15 @@ def test_gamma_keeps_black_white_and_order_and_varies_mid_tones():
   middle = out[:, 0, 24, 0]
   assert middle.min() < ramp[0, 0, 24, 0] < middle.max()
   assert ((middle > 0.51 ** 1.5 - 1e-3) & (middle < 0.51 ** (1 / 1.5) + 1e-3)).all()
+
+
+@pytest.mark.parametrize('cpu_flags, policy', [
+    ('avx2 avx512f amx_bf16 amx_int8', 'mixed_bfloat16'), ('avx2 avx512_bf16', 'float32')])
+def test_auto_precision_is_bfloat16_on_a_cpu_with_amx_only(monkeypatch, cpu_flags, policy):
+  from fer_common import machine
+  from trainer import devices
+
+  if tf.config.list_physical_devices('GPU'):
+    pytest.skip('a GPU is visible: auto is bfloat16 whatever the CPU')
+  monkeypatch.setattr(machine, '_cpuinfo', lambda: f'flags\t\t: fpu {cpu_flags}\n')
+  assert devices.auto_precision() == policy

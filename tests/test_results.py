@@ -4,7 +4,7 @@ import json
 import sys
 
 from conftest import REPO
-from trainer import flags_def
+from trainer import config
 
 sys.path.insert(0, str(REPO / 'benchmarks'))
 import results  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -29,7 +29,7 @@ def test_ablation_names_only_what_was_trained_differently():
   assert results.flags_differing(reference, reference) == '(the reference)'
   # A run older than a flag trained with its default: not a difference.
   newer = {**reference, 'erasing': '0.0', 'mixup': '0.2'}
-  assert results.flags_differing(newer, reference, flags_def.default_values()) == (
+  assert results.flags_differing(newer, reference, config.default_values()) == (
       '`--mixup=0.2`')
 
 
@@ -55,7 +55,7 @@ def test_ensemble_row_counts_model_evaluations_per_image(tmp_path):
   assert '| 63 | image | 1 |' in results.ensemble_row(run, 63)
   (run / 'flags.txt').write_text(f'--flip_tta=true\n--shift_tta=2\n--members={members[0]}\n')
   assert '| 63 | image, 4 shifts of 2 px, mirrored | 10 |' in results.ensemble_row(run, 63)
-  # A member trained by trainer.array_fit has no TensorBoard logs to time it by.
+  # A member trained from --arrays has no TensorBoard logs to time it by.
   assert '| n/a | image, 4 shifts' in results.ensemble_row(run, None)
 
 

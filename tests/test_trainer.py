@@ -4,11 +4,13 @@ import csv
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -141,11 +143,21 @@ def test_missing_dataset_says_how_to_build_it(tmp_path):
     (('--early_stopping_patience=3', '--train_split=train+validation'),
      'cannot be used with --train_split=train+validation'),
 ])
-def test_bad_flag_values_are_refused_clearly(tmp_path, flag, message):
-  result = run_trainer(f'--run_dir={tmp_path}', *((flag,) if isinstance(flag, str) else flag))
-  assert result.returncode != 0
-  assert message in result.stderr
-  assert 'Traceback' not in result.stderr
+def test_bad_flag_values_are_refused_clearly(flag, message):
+  from absl import flags
+  from trainer.config import ConfigError
+  from trainer.config import TrainConfig
+
+  with pytest.raises((flags.Error, ConfigError), match=re.escape(message)):
+    TrainConfig.from_args(['--run_dir=unused', *((flag,) if isinstance(flag, str) else flag)])
+
+
+@pytest.mark.parametrize('flag', ['--dropout=1', '--lr_schedule=linear', '--brightness=2,3'])
+def test_a_bad_flag_ends_the_command_in_one_line_and_writes_nothing(tmp_path, flag):
+  result = run_trainer(f'--run_dir={tmp_path / "run"}', flag)
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert flag.split('=')[0] in result.stderr
+  assert not (tmp_path / 'run').exists()
 
 
 def test_help_lists_the_trainers_flags_and_no_tensorflow_start_up_noise():
@@ -205,66 +217,75 @@ def test_nan_loss_stops_with_a_clear_message(tiny_data_dir, tmp_path, train_spli
   assert result.returncode != 0
   assert 'the loss became NaN/inf' in result.stderr and kept in result.stderr
   assert 'Traceback' not in result.stderr
-  # Nothing was saved from non-finite weights, and the resume state survives the stop.
+  # Nothing was saved from non-finite weights: no best checkpoint, no backup.
   run_dir = tmp_path / 'run'
-  saved = [*run_dir.glob('checkpoints/*.keras'), *run_dir.glob('backup/*.weights.h5')]
-  for path in saved:
-    model_weights = keras.saving.load_model(path, compile=False).weights if (
-        path.suffix == '.keras') else None
-    if model_weights is not None:
-      assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model_weights)
+  for path in [*run_dir.glob('checkpoints/*.keras'), *run_dir.rglob('*.weights.h5')]:
+    assert all_finite(path), path
 
 
-@pytest.mark.parametrize('config', sorted(
-    str(path.relative_to(REPO / 'configs').with_suffix(''))
-    for path in (REPO / 'configs').rglob('*.cfg')))
-def test_shipped_flagfiles_parse_pass_the_checks_and_include_at_most_one_file(
-    config, monkeypatch):
-  from absl import flags
-  from trainer import flags_def
+def all_finite(path: pathlib.Path) -> bool:
+  """Whether every floating-point array saved in a .keras or .weights.h5 file is finite."""
+  if path.suffix == '.keras':
+    model = keras.saving.load_model(path, compile=False)
+    return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
+  arrays = []
+  with h5py.File(path) as saved:
+    saved.visititems(lambda _, item: arrays.append(item[()]) if isinstance(
+        item, h5py.Dataset) and item.dtype.kind == 'f' else None)
+  return all(np.isfinite(a).all() for a in arrays)
+
+
+def test_all_finite_sees_a_nan_in_a_backup(tmp_path):
+  model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+  path = tmp_path / 'backup.weights.h5'
+  model.save_weights(path)
+  assert all_finite(path)
+  model.layers[0].kernel.assign(np.full((2, 1), np.nan, 'float32'))
+  model.save_weights(path)
+  assert not all_finite(path)
+
+
+FLAGFILES = sorted(str(path.relative_to(REPO)) for path in [
+    *(REPO / 'configs').rglob('*.cfg'), *(REPO / 'docs' / 'results' / 'configs').glob('*.cfg'),
+    *(REPO / 'benchmarks' / 'configs').glob('*.cfg')])
+
+
+@pytest.mark.parametrize('flagfile', FLAGFILES)
+def test_every_flagfile_parses_passes_the_checks_and_includes_at_most_one_file(
+    flagfile, monkeypatch):
   from trainer.config import TrainConfig
 
   monkeypatch.chdir(REPO)  # flagfiles include configs/fernet.cfg
-  path = REPO / 'configs' / f'{config}.cfg'
+  path = REPO / flagfile
   includes = [line for line in path.read_text().splitlines()
               if line.startswith('--flagfile=')]
   assert len(includes) <= 1
   for include in includes:  # and what they include includes nothing further
     assert '--flagfile=' not in pathlib.Path(include.split('=', 1)[1]).read_text()
-  values = flags.FlagValues()
-  flags_def.define_flags(values)
-  values(['trainer', f'--flagfile=configs/{config}.cfg'])
-  config_value = TrainConfig.from_flags(values)
-  assert config_value.run_dir == f'runs/{pathlib.PurePath(config).name}'
-  if config == 'experiments/fernet_k4':  # an experiment overrides what it includes
+  config_value = TrainConfig.from_args([f'--flagfile={flagfile}'])
+  assert config_value.run_dir == f'runs/{path.stem}'
+  if path.stem == 'fernet_k4':  # an experiment overrides what it includes
     assert (config_value.kernel_size, config_value.epochs, config_value.filters) == (
         4, 13, (16, 32, 64, 128, 256))
 
 
 def test_the_defaults_are_the_recommended_recipe_of_configs_fernet(monkeypatch):
-  from absl import flags
-  from trainer import flags_def
+  import dataclasses
+
+  from trainer.config import TrainConfig
 
   monkeypatch.chdir(REPO)
-  values = flags.FlagValues()
-  flags_def.define_flags(values)
-  values(['trainer', '--flagfile=configs/fernet.cfg'])
-  differing = {name: (values[name].value, values[name].default) for name in values
-               if name != 'run_dir' and values[name].value != values[name].default}
-  assert not differing
+  spelled_out = TrainConfig.from_args(['--flagfile=configs/fernet.cfg'])
+  assert dataclasses.replace(spelled_out, run_dir=None) == TrainConfig()
 
 
 def test_sgd_is_nesterov_and_decays_weights_but_not_batchnorm():
-  from absl import flags
-  from trainer import flags_def
   from trainer import recipe
   from trainer.config import TrainConfig
 
-  values = flags.FlagValues()
-  flags_def.define_flags(values)
-  values(['trainer', '--run_dir=unused', '--optimizer=sgd', '--momentum=0.8',
-          '--learning_rate=0.1', '--weight_decay=0.5', '--lr_schedule=constant'])
-  optimizer = recipe.make_optimizer(10, TrainConfig.from_flags(values))
+  optimizer = recipe.make_optimizer(10, TrainConfig.from_args([
+      '--run_dir=unused', '--optimizer=sgd', '--momentum=0.8', '--learning_rate=0.1',
+      '--weight_decay=0.5', '--lr_schedule=constant']))
   assert isinstance(optimizer, keras.optimizers.SGD)
   assert optimizer.nesterov and optimizer.momentum == 0.8
 
@@ -326,3 +347,23 @@ runpy.run_module('{command}', run_name='__main__')
   assert result.stderr.strip().splitlines()[-1] == (
       f"error: {command.split('.')[0]} needs absl, which the light install leaves out; "
       "install the training extra: pip install '.[train]'")
+
+
+def test_each_option_is_declared_once_and_flags_txt_spells_it_as_absl_does(monkeypatch):
+  import dataclasses
+
+  from absl import flags
+  from fer_common import contract
+  from trainer import config
+
+  fields = dataclasses.fields(config.TrainConfig)
+  values = flags.FlagValues()
+  config.define_flags(values)
+  assert sorted(values) == sorted(field.name for field in fields)
+  assert all(field.metadata['help'] for field in fields)
+  monkeypatch.chdir(REPO)
+  args = ['--flagfile=configs/shipped/fernet_long_erase.cfg', '--noflip', '--seed=3',
+          '--filters=8,16', '--brightness=-0.3,0.2', '--arrays=a.npz']
+  values(['trainer', *args])
+  absl_spelling = contract.parse_flag_lines(values[name].serialize() for name in values)
+  assert config.recorded(config.TrainConfig.from_args(args)) == absl_spelling

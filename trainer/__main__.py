@@ -4,12 +4,12 @@ from absl import app
 from absl import flags
 
 from fer_common import locks
-from trainer import flags_def
+from trainer import config
 from trainer import train
 
 if __name__ == '__main__':
-  flags_def.define_flags()
+  config.define_flags()
   locks.define_wait_flag()
   flags.adopt_module_key_flags(locks)  # --help lists --wait_for_lock
-  flags.adopt_module_key_flags(flags_def)  # --help lists them, --helpfull first
+  flags.adopt_module_key_flags(config)  # --help lists them, --helpfull first
   app.run(train.main)

@@ -5,7 +5,7 @@ Keys: `<split>_images` (N, 48, 48, 1) uint8, `<split>_labels` (N,) int64 and
 at least), `class_names` and `dataset` (the fer_emotions config). A name ending in `.xz`
 is LZMA-compressed (a third smaller than the .npz's own zlib compression: 45 MiB for
 fer5_ck's train and validation splits). `python -m trainer.dump_arrays` writes it from the
-built TFDS dataset; `python -m trainer.array_fit` trains from it. A file of a `<name>_ck`
+built TFDS dataset; `python -m trainer --arrays` trains from it. A file of a `<name>_ck`
 config also serves `<name>` (its FER-2013 faces: the split is made per source, so they
 are split as in `<name>`), so one file carries both to a GPU machine.
 """

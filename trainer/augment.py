@@ -1,55 +1,23 @@
-"""The training-only augmentation: Keras preprocessing layers on normalised batches."""
+"""The training-only augmentation: Keras preprocessing layers on normalised batches.
+
+RandomErasing is the random erasing of Zhong et al. 2017; RandomGamma and
+RandomJpegQuality (trainer.camera_layers) stand for a camera's exposure and its stream's
+compression."""
 
 from collections.abc import Callable
-import dataclasses
 
 import keras
 from keras import layers
 
 from fer_common import contract
 from trainer import camera_layers
+from trainer.config import TrainConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-  """Augmentation strengths; 0 (or False) leaves a layer out.
-
-  Attributes:
-    rotation: max degrees either way (RandomRotation).
-    brightness: (lo, hi) added delta as a fraction of the value range (RandomBrightness).
-    zoom: max zoom fraction in or out (RandomZoom).
-    flip: random horizontal flip (RandomFlip).
-    shift: max translation as a fraction of width and height (RandomTranslation).
-    erasing: probability of blanking one random rectangle (2-33 % of the area) with
-      noise (RandomErasing, "random erasing" of Zhong et al. 2017).
-    blur: largest sigma in pixels of a Gaussian blur applied to every image, sigma
-      drawn from [0, blur] (RandomGaussianBlur): a camera's focus and a small face
-      scaled up.
-    contrast: contrast changed by a factor in [1 - contrast, 1 + contrast]
-      (RandomContrast): lighting.
-    noise: standard deviation of added Gaussian pixel noise (GaussianNoise), as a
-      fraction of the value range: a sensor in low light.
-    gamma: gamma drawn log-uniformly from [1 / (1 + gamma), 1 + gamma]
-      (camera_layers.RandomGamma): exposure and the sensor's response curve.
-    jpeg_quality: lowest JPEG quality (1-100) of a compression applied to every image at
-      a quality drawn up to 100 (camera_layers.RandomJpegQuality): photos and streams.
-  """
-
-  rotation: float = 0.0
-  brightness: tuple[float, float] = (0.0, 0.0)
-  zoom: float = 0.0
-  flip: bool = False
-  shift: float = 0.0
-  erasing: float = 0.0
-  blur: float = 0.0
-  contrast: float = 0.0
-  noise: float = 0.0
-  gamma: float = 0.0
-  jpeg_quality: int = 0
-
-
-def build_augmenter(config: AugmentConfig, seed: int | None = None) -> keras.Sequential:
-  """Returns a float32 Sequential of the configured layers (identity if none).
+def build_augmenter(config: TrainConfig, seed: int | None = None) -> keras.Sequential:
+  """Returns a float32 Sequential of the layers `config`'s augmentation options ask for
+  (their help in trainer.config says what each does; 0 or False leaves a layer out),
+  the identity if none.
 
   The layers act only when called with training=True, and always compute in float32,
   also under a mixed-precision policy.

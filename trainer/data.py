@@ -9,18 +9,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import fer_tfds  # noqa: F401  (registers fer_emotions with TFDS)
 from fer_common import contract
+from fer_tfds import built
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-class DatasetNotBuiltError(FileNotFoundError):
-  """The requested fer_emotions config has not been built in the data dir."""
-
-
-class DatasetDamagedError(ValueError):
-  """A file of the built dataset does not read back as written."""
 
 
 def builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
@@ -30,10 +22,7 @@ def builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
     DatasetNotBuiltError: with the command that builds it.
     DatasetDamagedError: naming the damaged file, with the commands that rebuild it.
   """
-  result = tfds.builder(f'{contract.DATASET}/{dataset}', data_dir=data_dir)
-  if not result.is_prepared():
-    raise DatasetNotBuiltError(
-        contract.not_built_message(dataset, result.data_dir, data_dir))
+  result = built.builder(dataset, data_dir)
   check_intact(result, dataset, data_dir)
   return result
 
@@ -52,7 +41,7 @@ def check_intact(dataset_builder: tfds.core.DatasetBuilder, dataset: str,
       for _ in tf.data.TFRecordDataset(path).batch(4096):
         pass
     except tf.errors.DataLossError as e:
-      raise DatasetDamagedError(
+      raise contract.DatasetDamagedError(
           f'the dataset {contract.DATASET}/{dataset} is damaged: {path} does not read '
           f'back as written ({e.message.splitlines()[0][:120]}). Build it again: rm -r '
           f'{dataset_builder.data_path} && {contract.build_command(dataset, data_dir)}'

@@ -3,8 +3,7 @@
   python -m trainer.dump_arrays --dataset=fer5_ck --out=arrays/fer5_ck.npz.xz \
       [--splits=train,validation]
 
-for `python -m trainer.array_fit` on a machine without TensorFlow (docs/scaling.md,
-"On a GPU machine without TensorFlow").
+for `python -m trainer --arrays=...` on a machine without TensorFlow (docs/scaling.md).
 """
 
 import pathlib
@@ -12,11 +11,10 @@ import sys
 
 from absl import app
 from absl import flags
-import numpy as np
-import tensorflow_datasets as tfds
 
 from fer_common import contract
 from trainer import arrays
+from fer_tfds import built
 from trainer import data
 
 FLAGS = flags.FLAGS
@@ -35,17 +33,11 @@ def define_flags() -> None:
 
 
 def dump(dataset: str, data_dir: str | None, out: pathlib.Path,
-         splits: tuple[str, ...] = contract.SPLITS) -> dict[str, int]:
-  """Writes `splits` of `dataset` to `out`; returns {split: examples}."""
-  builder = data.builder(dataset, data_dir)
-  source_names = np.array(builder.info.features['source'].names)
-  by_split = {}
-  for split in splits:
-    examples = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-    by_split[split] = (examples['image'], examples['label'],
-                       source_names[examples['source']])
+         split_names: tuple[str, ...] = contract.SPLITS) -> dict[str, int]:
+  """Writes `split_names` of `dataset` to `out`; returns {split: examples}."""
+  by_split = {split: built.split_arrays(dataset, split, data_dir) for split in split_names}
   out.parent.mkdir(parents=True, exist_ok=True)
-  arrays.save(out, by_split, data.class_names(builder), dataset)
+  arrays.save(out, by_split, data.class_names(data.builder(dataset, data_dir)), dataset)
   return {split: len(labels) for split, (_, labels, _) in by_split.items()}
 
 
@@ -60,7 +52,7 @@ def main(argv):
   out = pathlib.Path(FLAGS.out)
   try:
     counts = dump(FLAGS.dataset, FLAGS.data_dir, out, tuple(FLAGS.splits))
-  except data.DatasetNotBuiltError as e:
+  except contract.DatasetNotBuiltError as e:
     sys.exit(f'error: {e}')
   print(f'Wrote {out} ({out.stat().st_size / 2**20:.1f} MiB): '
         + ', '.join(f'{split} {n}' for split, n in counts.items()) + ' examples.')

@@ -24,6 +24,7 @@ from fer_common import signals
 from trainer import callbacks
 from trainer import data
 from trainer import reports
+from trainer import views
 
 FLAGS = flags.FLAGS
 
@@ -77,47 +78,6 @@ def member_dataset(member: contract.RunDir) -> str:
 
 # Where each shifted view's window starts in the padded image, in units of the shift
 # (rows, columns): the image moved down, up, right and left.
-SHIFT_DIRECTIONS = ((-1, 0), (1, 0), (0, -1), (0, 1))
-
-
-def shifted_views(image: keras.KerasTensor, pixels: int) -> list[keras.KerasTensor]:
-  """`image` moved `pixels` down, up, right and left, the uncovered edge mirrored in."""
-  height, width = contract.IMAGE_SHAPE[:2]
-  padded = keras.ops.pad(image, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)),
-                         mode='symmetric')
-  starts = ((pixels * (1 + rows), pixels * (1 + columns))
-            for rows, columns in SHIFT_DIRECTIONS)
-  return [padded[:, top:top + height, left:left + width, :] for top, left in starts]
-
-
-def views_per_member(flip_tta: bool, shift_tta: int) -> int:
-  """How many views of each image every member of `build_ensemble` runs on."""
-  return (1 + (len(SHIFT_DIRECTIONS) if shift_tta else 0)) * (2 if flip_tta else 1)
-
-
-def build_ensemble(models: list[keras.Model], flip_tta: bool,
-                   shift_tta: int = 0) -> keras.Model:
-  """A model whose output is the mean of `models`' probabilities over several views.
-
-  Args:
-    models: classifiers with one (48, 48, 1) input and probability outputs.
-    flip_tta: also feed each model the horizontally mirrored view(s).
-    shift_tta: also feed each model the image shifted this many pixels each way
-      (`shifted_views`); 0: no shifted views.
-  """
-  image = keras.Input(contract.IMAGE_SHAPE, name='image')
-  views = [image] + (shifted_views(image, shift_tta) if shift_tta else [])
-  if flip_tta:
-    views += [keras.ops.flip(view, axis=2) for view in views]
-  outputs = []
-  for index, model in enumerate(models):
-    model.name = f'member_{index}'  # loaded runs are all called 'fernet'
-    outputs.extend(model(view) for view in views)
-  averaged = keras.layers.Average(name='probabilities')(outputs) if len(outputs) > 1 \
-      else outputs[0]
-  return keras.Model(image, averaged, name='fernet_ensemble')
-
-
 def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
              shift_tta: int = 0, dataset: str | None = None, data_dir: str | None = None,
              batch_size: int = 256) -> dict:
@@ -147,7 +107,7 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
                         f'{first_flags["dataset"]}.')
   data_dir = data_dir or first_flags.get('data_dir') or None
   builder = data.builder(dataset, data_dir)
-  model = build_ensemble(
+  model = views.build_ensemble(
       [keras.models.load_model(run.inference_model, compile=False) for run in runs],
       flip_tta, shift_tta)
   resolved = {'members': ','.join(members), 'flip_tta': flip_tta, 'shift_tta': shift_tta,
@@ -156,8 +116,8 @@ def ensemble(members: list[str], out_dir: str, flip_tta: bool = False,
   files.write_text(out.flags, contract.flags_text(resolved))
   files.write_text(out.preprocessing, runs[0].preprocessing.read_text())
   callbacks.save_model(model, out.inference_model)
-  splits = data.evaluation_pipelines(builder, batch_size, None)
-  return reports.write_all(model, splits, data.class_names(builder), out.history, None,
+  pipelines = data.evaluation_pipelines(builder, batch_size, None)
+  return reports.write_all(model, pipelines, data.class_names(builder), out.history, None,
                            out.reports)
 
 
@@ -169,7 +129,7 @@ def main(argv):
     with locks.held(FLAGS.run_dir, 'the run dir', FLAGS.wait_for_lock):
       results = ensemble(FLAGS.members, FLAGS.run_dir, FLAGS.flip_tta, FLAGS.shift_tta,
                          FLAGS.dataset, FLAGS.data_dir, FLAGS.batch_size)
-  except (EnsembleError, data.DatasetNotBuiltError, data.DatasetDamagedError,
+  except (EnsembleError, contract.DatasetNotBuiltError, contract.DatasetDamagedError,
           locks.LockedError) as e:
     sys.exit(f'error: {e}')
   except KeyboardInterrupt:

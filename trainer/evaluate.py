@@ -17,9 +17,8 @@ from fer_common import contract
 from trainer import augment
 from trainer import data
 from trainer import dead_relus
-from trainer import flags_def
 from trainer import reports
-from trainer import recipe
+from trainer import config as config_lib
 from trainer.config import TrainConfig
 
 FLAGS = flags.FLAGS
@@ -33,7 +32,7 @@ def evaluate(config: TrainConfig) -> dict:
   class_names = data.class_names(dataset)
   splits = data.evaluation_pipelines(dataset, config.batch_size, config.eval_limit)
   model = keras.models.load_model(run.inference_model, compile=False)
-  augmenter = augment.build_augmenter(recipe.augment_config(config), seed=config.seed)
+  augmenter = augment.build_augmenter(config, seed=config.seed)
   return reports.write_all(model, splits, class_names, run.history,
                            reports.augmented_batch(augmenter, splits['train']), run.reports)
 
@@ -51,7 +50,7 @@ def main(argv):
   FLAGS(['evaluate', f'--flagfile={run.flags}', f'--run_dir={run.root}'])
   try:
     results = evaluate(TrainConfig.from_flags(FLAGS))
-  except data.DatasetNotBuiltError as e:
+  except contract.DatasetNotBuiltError as e:
     sys.exit(f'error: {e}')
   print(f"Wrote {run.reports}: test accuracy {results['test']['accuracy']:.4f}, "
         f"validation {results['validation']['accuracy']:.4f}, "
@@ -62,5 +61,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags_def.define_flags()
+  config_lib.define_flags()
   app.run(main)

@@ -1,4 +1,5 @@
-"""FERNet: 5 blocks of [Conv 4x4 + BatchNorm + ReLU] x2, MaxPool 2x2, Dropout; softmax."""
+"""FERNet: blocks of [Conv + BatchNorm + ReLU] x2, MaxPool 2x2, Dropout; softmax (the
+study: 5 blocks, 4x4 kernels; our recipe is in trainer.config)."""
 
 from collections.abc import Sequence
 
@@ -7,15 +8,14 @@ from keras import layers
 
 from fer_common import contract
 
-DEFAULT_FILTERS = (32, 64, 128, 256, 512)
-
 
 def build_fernet(
     num_classes: int,
-    filters: Sequence[int] = DEFAULT_FILTERS,
-    kernel_size: int = 4,
-    dropout: float = 0.5,
-    head_dropout: float = 0.0,
+    *,
+    filters: Sequence[int],
+    kernel_size: int,
+    dropout: float,
+    head_dropout: float,
     dtype_policy: str | None = None,
     synchronized_batch_norm: bool = False,
 ) -> keras.Model:
@@ -26,9 +26,11 @@ def build_fernet(
     filters: filters of each block's two convolutions; one block per entry.
     kernel_size: convolution kernel size.
     dropout: dropout rate after each block.
-    head_dropout: dropout rate before the classifier.
+    head_dropout: dropout rate before the classifier (0: none).
     dtype_policy: Keras dtype policy of the layers (default: the global policy). The
       softmax always computes in float32.
+    synchronized_batch_norm: BatchNorm statistics of the global batch over several
+      replicas, as on one device.
 
   Returns:
     An uncompiled Keras model named 'fernet', outputs class probabilities (float32).

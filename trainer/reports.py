@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from fer_common import files
 from trainer import dead_relus
+from trainer import views
 
 _EPS = 1e-7
 _DEAD_RELU_SAMPLE = 512  # test images the dead-ReLU check looks at
@@ -25,14 +26,14 @@ def predict(model: keras.Model, dataset: tf.data.Dataset, flip_tta: bool = False
             ) -> tuple[np.ndarray, np.ndarray]:
   """Returns (probabilities, integer labels) over a dataset of (images, one-hot).
 
-  With flip_tta the probabilities are averaged with those of the mirrored images.
+  With flip_tta the probabilities are averaged with those of the mirrored images
+  (views.build_ensemble, as an exported ensemble averages them).
   """
+  if flip_tta:
+    model = views.build_ensemble([model], flip_tta=True)
   probabilities, labels = [], []
   for images, one_hot in dataset:
-    p = model(images, training=False)
-    if flip_tta:
-      p = (p + model(tf.image.flip_left_right(images), training=False)) / 2
-    probabilities.append(np.asarray(p, np.float32))
+    probabilities.append(np.asarray(model(images, training=False), np.float32))
     labels.append(np.argmax(one_hot, axis=-1))
   return np.concatenate(probabilities), np.concatenate(labels)
 

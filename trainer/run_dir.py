@@ -1,15 +1,16 @@
 """Starting and resuming a run in its run dir (the layout itself is
-fer_common.contract.RunDir): which flag changes a resume accepts, and what a kill left."""
+fer_common.contract.RunDir): which flag changes a resume accepts, what a kill left, and
+where the members of a run of several live."""
 
-from absl import flags
+import pathlib
 
 from fer_common import contract
 from fer_common import files
 
 # Flags that say where a run and its dataset are, not what is trained.
-LOCATION_FLAGS = frozenset({'run_dir', 'data_dir'})
+LOCATION_FLAGS = frozenset({'run_dir', 'data_dir', 'arrays'})
 # Flags that say how a run executes on its machine, not what it learns.
-EXECUTION_FLAGS = frozenset({'steps_per_execution'})
+EXECUTION_FLAGS = frozenset({'steps_per_execution', 'time_budget_s'})
 # Flags that may change when a run is resumed (more epochs; a run dir or dataset dir that
 # was moved; another machine); any other difference refuses the resume.
 RESUMABLE_CHANGES = LOCATION_FLAGS | EXECUTION_FLAGS | {'epochs'}
@@ -19,12 +20,20 @@ class RunDirMismatchError(ValueError):
   """The run dir holds a run started with different flags."""
 
 
+def member_runs(run: contract.RunDir, members: int) -> list[contract.RunDir]:
+  """The run dirs of the members of a run of `members` (--members_at_once) members:
+  `member_<k>/` inside it, or the run itself for one."""
+  if members == 1:
+    return [run]
+  return [contract.RunDir(pathlib.Path(run.root) / f'member_{k}') for k in range(members)]
+
+
 def start(run: contract.RunDir, current_flags: dict[str, str], defaults: dict[str, str],
-          machine_line: str, log=print) -> bool:
+          machine_line: str, log=print, members: int = 1) -> bool:
   """Prepares `run` for training with `current_flags`.
 
   Returns False, touching nothing, if the run dir holds a finished run (every final file
-  present and readable); else removes what a killed run left half-written, creates the
+  of each of its `members` present and readable); else removes what a killed run left half-written, creates the
   folders, saves the flags, appends `machine_line` to machine.txt (one line per
   (re)start: epoch times depend on it) and returns True.
 
@@ -34,7 +43,7 @@ def start(run: contract.RunDir, current_flags: dict[str, str], defaults: dict[st
   """
   if run.flags.exists():
     check_resumable(contract.read_flags(run.flags), current_flags, defaults)
-    if run.unfinished_reason() is None:
+    if all(m.unfinished_reason() is None for m in member_runs(run, members)):
       return False
   for folder in (run.root, run.best.parent, run.reports):
     for left in files.clean_leftovers(folder):
@@ -44,12 +53,6 @@ def start(run: contract.RunDir, current_flags: dict[str, str], defaults: dict[st
   with run.machine.open('a') as machine_log:
     machine_log.write(machine_line + '\n')
   return True
-
-
-def current_flags(module) -> dict[str, str]:
-  """{name: value} of the flags defined by `module`, as flags.txt records them."""
-  return contract.parse_flag_lines(
-      flag.serialize() for flag in flags.FLAGS.get_flags_for_module(module))
 
 
 def differing_flags(old: dict[str, str], new: dict[str, str],

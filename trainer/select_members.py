@@ -26,6 +26,7 @@ import numpy as np
 from fer_common import contract
 from trainer import data
 from trainer import ensemble
+from trainer import views
 from trainer import reports
 
 FLAGS = flags.FLAGS
@@ -48,7 +49,7 @@ def validation_probabilities(candidates: list[str], batch_size: int, shift_tta: 
                              ) -> tuple[dict[str, np.ndarray], np.ndarray]:
   """({candidate: its probabilities averaged over the views}, labels) on the validation
   split of the candidates' dataset; the views are the image and its mirror, and with
-  `shift_tta` their shifts too, built by `ensemble.build_ensemble` as the shipped
+  `shift_tta` their shifts too, built by `views.build_ensemble` as the shipped
   ensemble builds them.
 
   Raises:
@@ -60,13 +61,13 @@ def validation_probabilities(candidates: list[str], batch_size: int, shift_tta: 
   validation = data.pipeline(builder, 'validation', batch_size, training=False)
   probabilities, labels = {}, None
   for path, run in zip(candidates, runs):
-    model = ensemble.build_ensemble(
+    model = views.build_ensemble(
         [keras.models.load_model(run.inference_model, compile=False)], flip_tta=True,
         shift_tta=shift_tta)
     probabilities[path], labels = reports.predict(model, validation)
     accuracy = np.mean(probabilities[path].argmax(-1) == labels)
     print(f'{path}: validation accuracy {accuracy:.4f} (averaged over '
-          f'{ensemble.views_per_member(True, shift_tta)} views)', flush=True)
+          f'{views.views_per_member(True, shift_tta)} views)', flush=True)
   return probabilities, labels
 
 
@@ -100,10 +101,10 @@ def main(argv):
   try:
     probabilities, labels = validation_probabilities(FLAGS.candidates, FLAGS.batch_size,
                                                      FLAGS.shift_tta)
-  except (ensemble.EnsembleError, data.DatasetNotBuiltError) as e:
+  except (ensemble.EnsembleError, contract.DatasetNotBuiltError) as e:
     sys.exit(f'error: {e}')
   table = markdown_table(rank_combinations(probabilities, labels, FLAGS.max_members),
-                         FLAGS.top, ensemble.views_per_member(True, FLAGS.shift_tta))
+                         FLAGS.top, views.views_per_member(True, FLAGS.shift_tta))
   print(table)
   if FLAGS.out:
     command = shlex.join(['python', '-m', 'trainer.select_members'] + sys.argv[1:])

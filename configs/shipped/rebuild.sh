@@ -5,7 +5,7 @@
 #
 # Each member trains with its flagfile here unless runs/<member> already holds a finished
 # run (an interrupted one resumes); the three long members train for hours on a CPU, or
-# in minutes on a GPU with trainer.array_fit (docs/scaling.md): put those run
+# in minutes on a GPU with python -m trainer --arrays (docs/scaling.md): put those run
 # dirs into runs/ first and they are used as they are. Then trainer.ensemble averages the
 # four over each face and its mirror image, python -m export converts and measures the
 # result, and python -m export.ship copies the int8 model and its sidecar into models/.

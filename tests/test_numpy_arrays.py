@@ -1,6 +1,6 @@
-"""trainer.arrays / dump_arrays / array_fit: training from numpy arrays, for machines with
-a GPU but no TensorFlow (tested here under the TensorFlow backend, and under JAX where
-it is installed)."""
+"""trainer.arrays / dump_arrays / `python -m trainer --arrays`: training from numpy
+arrays, for machines with a GPU but no TensorFlow (tested here under the TensorFlow
+backend, and under JAX where it is installed)."""
 
 import importlib.util
 import json
@@ -68,22 +68,22 @@ def test_arrays_load_names_the_file_and_the_command_that_writes_it(tmp_path):
 
 
 def test_training_arrays_join_the_splits_train_split_names():
-  from trainer import array_fit
+  from trainer import sources
   splits = {'train': (np.zeros((3, 48, 48, 1), np.uint8), np.array([0, 1, 2])),
             'validation': (np.ones((2, 48, 48, 1), np.uint8), np.array([3, 4]))}
-  images, labels = array_fit.training_arrays(splits, 'train')
+  images, labels = sources.training_arrays(splits, 'train')
   assert images.shape[0] == 3 and labels.tolist() == [0, 1, 2]
-  images, labels = array_fit.training_arrays(splits, 'train+validation')
+  images, labels = sources.training_arrays(splits, 'train+validation')
   assert images[3:].min() == 1 and labels.tolist() == [0, 1, 2, 3, 4]
 
 
 def test_fitting_epochs_fill_the_budget_and_stay_in_bounds():
-  from trainer import array_fit
+  from trainer import budget
 
   # 1 s epochs plus the 10 % jitter allowance: 9 fit in 10 s, not 10.
-  assert array_fit.fitting_epochs(1.0, budget_s=10, max_epochs=300) == 9
-  assert array_fit.fitting_epochs(1.0, budget_s=10, max_epochs=5) == 5
-  assert array_fit.fitting_epochs(1.0, budget_s=0.1, max_epochs=300) == 1
+  assert budget.fitting_epochs(1.0, budget_s=10, max_epochs=300) == 9
+  assert budget.fitting_epochs(1.0, budget_s=10, max_epochs=5) == 5
+  assert budget.fitting_epochs(1.0, budget_s=0.1, max_epochs=300) == 1
 
 
 @pytest.mark.parametrize('seconds_left, epochs_run', [(0.0, 1), (3600.0, 4)])
@@ -130,17 +130,17 @@ def test_dump_arrays_refuses_splits_without_validation(tiny_data_dir, tmp_path):
   assert not (tmp_path / 'x.npz').exists()
 
 
-def _array_fit(tiny_arrays, run_dir, env=None):
+def _train_from_arrays(tiny_arrays, run_dir, env=None):
   # Several steps per execution, as on a GPU (benchmarks/long_runs_on_jax.sh).
   return run_trainer(f'--arrays={tiny_arrays}', f'--run_dir={run_dir}', *TINY_FLAGS,
                      '--epochs=2', '--time_budget_s=600', '--steps_per_execution=3',
-                     module='trainer.array_fit', env=env)
+                     env=env)
 
 
-def test_array_fit_writes_a_run_dir_that_evaluate_accepts(tiny_data_dir, tiny_arrays,
+def test_arrays_writes_a_run_dir_that_evaluate_accepts(tiny_data_dir, tiny_arrays,
                                                           tmp_path):
   run_dir = tmp_path / 'run'
-  result = _array_fit(tiny_arrays, run_dir)
+  result = _train_from_arrays(tiny_arrays, run_dir)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'epochs fit the 600 s budget' in result.stdout
   assert 'validation: accuracy' in result.stdout
@@ -162,38 +162,37 @@ def test_array_fit_writes_a_run_dir_that_evaluate_accepts(tiny_data_dir, tiny_ar
 
 def test_a_budgeted_run_resumes_with_the_epochs_it_planned(tiny_arrays, tmp_path):
   run_dir = tmp_path / 'run'
-  assert _array_fit(tiny_arrays, run_dir).returncode == 0
+  assert _train_from_arrays(tiny_arrays, run_dir).returncode == 0
   (run_dir / 'inference.keras').unlink()  # as if interrupted before the end
   # Resumed on another machine: a new --epochs and the default --steps_per_execution.
   result = run_trainer(f'--arrays={tiny_arrays}', f'--run_dir={run_dir}', *TINY_FLAGS,
-                       '--epochs=300', '--time_budget_s=600', module='trainer.array_fit')
+                       '--epochs=300', '--time_budget_s=600')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'epochs fit' not in result.stdout  # no new plan
   assert '--epochs=2' in (run_dir / 'flags.txt').read_text()
 
 
-def test_array_fit_names_a_missing_arrays_file(tmp_path):
-  result = run_trainer(f'--arrays={tmp_path / "none.npz"}', f'--run_dir={tmp_path / "r"}',
-                       module='trainer.array_fit')
+def test_arrays_names_a_missing_arrays_file(tmp_path):
+  result = run_trainer(f'--arrays={tmp_path / "none.npz"}', f'--run_dir={tmp_path / "r"}')
   assert result.returncode != 0
   assert 'none.npz does not exist' in result.stderr and 'Traceback' not in result.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec('jax') is None,
                     reason='jax is not installed (pip install jax): the JAX backend path '
-                    'of trainer.array_fit runs where it is')
-def test_array_fit_trains_under_jax(tiny_arrays, tmp_path):
-  result = _array_fit(tiny_arrays, tmp_path / 'run',
+                    'of python -m trainer --arrays runs where it is')
+def test_arrays_trains_under_jax(tiny_arrays, tmp_path):
+  result = _train_from_arrays(tiny_arrays, tmp_path / 'run',
                       env={**os.environ, 'KERAS_BACKEND': 'jax'})
   assert result.returncode == 0, result.stderr[-3000:]
-  assert 'Keras backend jax' in (tmp_path / 'run' / 'machine.txt').read_text()
+  assert 'Keras jax on' in (tmp_path / 'run' / 'machine.txt').read_text()
 
 
-def test_array_fit_members_writes_a_finished_run_dir_per_member(tiny_arrays, tmp_path):
+def test_arrays_members_writes_a_finished_run_dir_per_member(tiny_arrays, tmp_path):
   run_dir = tmp_path / 'run'
   args = (f'--arrays={tiny_arrays}', f'--run_dir={run_dir}', *TINY_FLAGS, '--epochs=1',
           '--members_at_once=2', '--balance_classes')
-  result = run_trainer(*args, module='trainer.array_fit')
+  result = run_trainer(*args)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'member 1 validation: accuracy' in result.stdout
   models = [keras.models.load_model(run_dir / f'member_{k}' / 'inference.keras',
@@ -205,13 +204,5 @@ def test_array_fit_members_writes_a_finished_run_dir_per_member(tiny_arrays, tmp
   assert 'val_member_1_accuracy' in (run_dir / 'history.csv').read_text()
   assert not (run_dir / 'backup').exists()
 
-  again = run_trainer(*args, module='trainer.array_fit')
-  assert again.returncode == 0 and 'holds a finished run of 2 members' in again.stdout
-
-
-def test_the_tf_data_trainer_sends_members_to_array_fit(tiny_data_dir, tmp_path):
-  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={tmp_path / "r"}',
-                       '--members_at_once=2')
-  assert result.returncode != 0 and 'Traceback' not in result.stderr
-  assert 'python -m trainer.array_fit' in result.stderr.strip().splitlines()[-1]
-  assert not (tmp_path / 'r').exists()
+  again = run_trainer(*args)
+  assert again.returncode == 0 and 'holds a finished run' in again.stdout
