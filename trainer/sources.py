@@ -6,6 +6,7 @@ same per-example weights (recipe.example_weights), so every engine trains one re
 TensorFlow is imported only by the TFDS source.
 """
 
+import keras
 import numpy as np
 
 from fer_common import contract
@@ -148,16 +149,23 @@ class ArraysSource:
     """Each member's accuracy on each split held in the file, plain and averaged with
     the mirror image; the reports need TensorFlow: `trainer.evaluate` writes them."""
     del augmenter
-    lines = []
+    image = keras.Input(contract.IMAGE_SHAPE)
+    outputs = []  # one program for every member: [plain, flip-averaged] each
     for k, inference in enumerate(inference_models):
-      name = f'member {k} ' if len(inference_models) > 1 else ''
-      for split, (images, labels) in self.splits.items():
-        x, _ = model_inputs(images, labels, len(self.class_names))
-        plain = inference.predict(x, batch_size=256, verbose=0)
-        averaged = views.build_ensemble([inference], flip_tta=True).predict(
-            x, batch_size=256, verbose=0)
-        lines.append(f'{name}{split}: accuracy {np.mean(plain.argmax(-1) == labels):.4f} '
-                     f'(flip-averaged {np.mean(averaged.argmax(-1) == labels):.4f})')
+      inference.name = f'member_{k}'  # saved already; names in one graph must differ
+      mirrored = views.build_ensemble([inference], flip_tta=True)
+      mirrored.name = f'member_{k}_flip_averaged'
+      outputs += [inference(image), mirrored(image)]
+    together = keras.Model(image, outputs)
+    lines = []
+    for split, (images, labels) in self.splits.items():
+      x, _ = model_inputs(images, labels, len(self.class_names))
+      predicted = together.predict(x, batch_size=256, verbose=0)
+      for k in range(len(inference_models)):
+        name = f'member {k} ' if len(inference_models) > 1 else ''
+        plain, averaged = (np.mean(p.argmax(-1) == labels)
+                           for p in predicted[2 * k:2 * k + 2])
+        lines.append(f'{name}{split}: accuracy {plain:.4f} (flip-averaged {averaged:.4f})')
     first = run_dir.member_runs(run, len(inference_models))[0]
     lines.append(f'Wrote {run.root}. Reports (where TensorFlow is): '
                  f'python -m trainer.evaluate --run_dir={first.root}')
