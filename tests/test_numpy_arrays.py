@@ -5,6 +5,8 @@ backend, and under JAX where it is installed)."""
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import time
 
 import keras
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from conftest import REPO
 from trainer_helpers import run_trainer
 from trainer_helpers import TINY_FLAGS
 
@@ -178,14 +181,34 @@ def test_arrays_names_a_missing_arrays_file(tmp_path):
   assert 'none.npz does not exist' in result.stderr and 'Traceback' not in result.stderr
 
 
+WITHOUT_TENSORFLOW = '''
+import runpy, sys
+class Hide:  # as on the lent GPU machine: TensorFlow and TFDS are not installed
+  def find_spec(self, name, path=None, target=None):
+    if name.split('.')[0] in ('tensorflow', 'tensorflow_datasets', 'tf_keras'):
+      raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Hide())
+sys.argv = ['trainer', *sys.argv[1:]]
+runpy.run_module('trainer', run_name='__main__', alter_sys=True)
+'''
+
+
 @pytest.mark.skipif(importlib.util.find_spec('jax') is None,
                     reason='jax is not installed (pip install jax): the JAX backend path '
                     'of python -m trainer --arrays runs where it is')
-def test_arrays_trains_under_jax(tiny_arrays, tmp_path):
-  result = _train_from_arrays(tiny_arrays, tmp_path / 'run',
-                      env={**os.environ, 'KERAS_BACKEND': 'jax'})
+def test_arrays_train_under_jax_without_tensorflow(tiny_arrays, tmp_path):
+  run_dir = tmp_path / 'run'
+  result = subprocess.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--arrays={tiny_arrays}',
+       f'--run_dir={run_dir}', *TINY_FLAGS, '--epochs=2', '--time_budget_s=600',
+       '--members_at_once=2', '--balance_classes', '--steps_per_execution=3'],
+      cwd=REPO, env={**os.environ, 'KERAS_BACKEND': 'jax'}, capture_output=True, text=True,
+      timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert 'Keras jax on' in (tmp_path / 'run' / 'machine.txt').read_text()
+  assert 'Keras jax on' in (run_dir / 'machine.txt').read_text()
+  assert 'member 1 validation: accuracy' in result.stdout
+  for k in (0, 1):
+    assert (run_dir / f'member_{k}' / 'inference.keras').is_file()
 
 
 def test_arrays_members_writes_a_finished_run_dir_per_member(tiny_arrays, tmp_path):

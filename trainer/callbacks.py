@@ -126,6 +126,8 @@ class TrainingDivergedError(RuntimeError):
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
   """Stops training at the first non-finite batch loss; check() after fit() then raises.
+  Keras's TerminateOnNaN stops too, but leaves nothing to tell the stop from the end of
+  the schedule.
 
   kept: what of the run survives training stopped this way, for the error message.
   """
@@ -159,7 +161,9 @@ class StopOnSignal(keras.callbacks.Callback):
 
 
 class LogLearningRate(keras.callbacks.Callback):
-  """Adds the optimiser's current learning rate to each epoch's logs (history.csv)."""
+  """Adds the optimiser's current learning rate to each epoch's logs (history.csv). Keras
+  logs it only from ReduceLROnPlateau, LearningRateScheduler and TensorBoard, so a
+  cosine schedule without TensorBoard (--arrays) would leave it out."""
 
   def on_epoch_end(self, epoch, logs=None):
     if logs is not None:
