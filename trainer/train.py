@@ -11,6 +11,7 @@ Running the same command again after an interruption resumes from the last finis
 epoch; a finished run is left alone.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -83,11 +84,9 @@ def _train_in(run: RunDir, config: TrainConfig, chief: bool, root: pathlib.Path)
   counts = source.class_counts() if config.balance_classes else None
   replicas = strategy.num_replicas_in_sync if strategy else 1
 
-  def assemble() -> recipe_lib.Recipe:
+  def assemble() -> recipe_lib.Recipe:  # of `config` as it is then (epochs planned)
     keras.utils.set_random_seed(config.seed)
-    if strategy is None:
-      return recipe_lib.assemble(config, len(source.class_names), steps_per_epoch, counts)
-    with strategy.scope():
+    with strategy.scope() if strategy else contextlib.nullcontext():
       return recipe_lib.assemble(config, len(source.class_names), steps_per_epoch, counts,
                                  replicas)
 
