@@ -35,6 +35,7 @@ from fer_common import machine
 from trainer import augment
 from trainer import data
 from trainer import model as fernet_model
+from trainer.config import TrainConfig
 
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', '../shared/data', 'Folder with fer2013.zip.')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data dir.')
@@ -46,12 +47,11 @@ _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timings of each training row (the
                                 'gives their median and spread).')
 
 BATCH = 64
-FILTERS = fernet_model.DEFAULT_FILTERS  # configs/fernet.cfg: the study's widths
+RECIPE = TrainConfig()  # the recipe's defaults: configs/fernet.cfg
+FILTERS = RECIPE.filters  # the study's widths
 HALF_FILTERS = (16, 32, 64, 128, 256)  # docs/results/configs/fernet_small.cfg
-KERNEL = 3  # configs/fernet.cfg
+KERNEL = RECIPE.kernel_size
 STUDY_KERNEL = 4
-AUGMENT = augment.AugmentConfig(rotation=10, brightness=(-0.1, 0.1), zoom=0.1, flip=True,
-                                shift=0.1)
 SECTION = '<!-- input_pipeline.py -->'
 
 
@@ -72,9 +72,9 @@ def image_data_generator(manual_dir: str, n: int) -> float:
     with zipfile.ZipFile(pathlib.Path(manual_dir) / 'fer2013.zip') as archive:
       archive.extractall(folder, [m for m in archive.namelist() if m.startswith('train/')])
     generator = ImageDataGenerator(
-        rescale=1 / 255, rotation_range=AUGMENT.rotation, brightness_range=(0.9, 1.1),
-        zoom_range=AUGMENT.zoom, horizontal_flip=True, width_shift_range=AUGMENT.shift,
-        height_shift_range=AUGMENT.shift)
+        rescale=1 / 255, rotation_range=RECIPE.rotation, brightness_range=(0.9, 1.1),
+        zoom_range=RECIPE.zoom, horizontal_flip=True, width_shift_range=RECIPE.shift,
+        height_shift_range=RECIPE.shift)
     flow = generator.flow_from_directory(
         os.path.join(folder, 'train'), target_size=(48, 48), color_mode='grayscale',
         batch_size=BATCH, class_mode='categorical')
@@ -92,7 +92,7 @@ def filled(dataset: tf.data.Dataset, builder) -> Iterator:
 
 def tf_data(builder, n: int) -> float:
   """(b) Our pipeline with the same augmentations in the tf.data map."""
-  augmenter = augment.build_augmenter(AUGMENT, seed=0)
+  augmenter = augment.build_augmenter(RECIPE, seed=0)
   dataset = data.pipeline(builder, 'train', BATCH, training=True,
                           augment=lambda x: augmenter(x, training=True))
   return images_per_second(filled(dataset, builder), n)
@@ -121,13 +121,14 @@ class TrainingRow:
   def build(self) -> None:
     """Builds, compiles and warms the model up (6 steps: tracing, oneDNN's kernels)."""
     keras.mixed_precision.set_global_policy(self.policy)
-    fernet = fernet_model.build_fernet(5, self.filters, kernel_size=self.kernel_size,
-                                       dropout=0.1)
+    fernet = fernet_model.build_fernet(5, filters=self.filters,
+                                       kernel_size=self.kernel_size,
+                                       dropout=RECIPE.dropout, head_dropout=0.0)
     self.model = fernet
     if self.augment_in_model:
       inputs = keras.Input(contract.IMAGE_SHAPE)
       self.model = keras.Model(inputs,
-                               fernet(augment.build_augmenter(AUGMENT, seed=0)(inputs)))
+                               fernet(augment.build_augmenter(RECIPE, seed=0)(inputs)))
     self.model.compile(optimizer=keras.optimizers.AdamW(1e-3),
                        loss='categorical_crossentropy')
     keras.mixed_precision.set_global_policy('float32')
@@ -161,7 +162,7 @@ def time_rows(rows: dict[str, TrainingRow], steps: int, repeats: int
 def main(argv):
   del argv
   builder = data.builder('fer5_ck', _DATA_DIR.value)
-  augmenter = augment.build_augmenter(AUGMENT, seed=0)
+  augmenter = augment.build_augmenter(RECIPE, seed=0)
   n, steps = _BATCHES.value, _STEPS.value
   rows = {}
   print('(a) ImageDataGenerator ...', flush=True)
@@ -206,8 +207,8 @@ def main(argv):
       '',
       f'Machine: {machine.describe()}, {gpu_text}; TensorFlow {tf.__version__}, '
       f'Keras {keras.__version__}. '
-      f'Batch {BATCH}; augmentation: flip, ±{AUGMENT.rotation:g}° rotation, '
-      f'{AUGMENT.zoom:g} zoom, {AUGMENT.shift:g} shifts, ±{AUGMENT.brightness[1]:g} '
+      f'Batch {BATCH}; augmentation: flip, ±{RECIPE.rotation:g}° rotation, '
+      f'{RECIPE.zoom:g} zoom, {RECIPE.shift:g} shifts, ±{RECIPE.brightness[1]:g} '
       f'brightness; FERNet widths {"-".join(map(str, FILTERS))}, {KERNEL}x{KERNEL} kernels '
       f'unless a row says otherwise; {n} batches per input pipeline. Training rows: the '
       f'median of {_REPEATS.value} timings of {steps} steps each, taken in rounds (every '

@@ -10,7 +10,6 @@ import pytest
 from edge.litert_model import LiteRTModel
 from export import export
 from export import inputs
-from trainer import ensemble
 from trainer import views
 from trainer_helpers import run_trainer
 from trainer_helpers import TINY_FLAGS
