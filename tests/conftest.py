@@ -1,8 +1,10 @@
 """Shared fixtures: tiny generated datasets for unit tests, the real archives for
 integration tests (skipped with a reason where ../shared/data is absent)."""
 
+import json
 import os
 import pathlib
+import shutil
 
 import cv2
 import matplotlib
@@ -46,51 +48,75 @@ requires_real_data = pytest.mark.skipif(
 
 
 @pytest.fixture(scope='session')
-def tiny_data_dir(tmp_path_factory):
+def shared_dir(tmp_path_factory, worker_id):
+  """A folder every test process of this run sees: with pytest-xdist, the folder above
+  each worker's own (one per run); without it, this process's."""
+  base = tmp_path_factory.getbasetemp()
+  return base.parent if worker_id != 'master' else base
+
+
+def made_once(folder: pathlib.Path, make) -> pathlib.Path:
+  """`folder` as `make(folder)` fills it, by whichever test process gets there first; the
+  others wait for it under its lock and use what it made."""
+  from fer_common import locks
+
+  done = folder.with_name(f'.{folder.name}.made')
+  with locks.held(folder, 'a shared test fixture', wait=True, log=lambda *_: None):
+    if not done.exists():
+      shutil.rmtree(folder, ignore_errors=True)  # what a process that died left
+      folder.mkdir(parents=True)
+      make(folder)
+      done.touch()
+  return folder
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(shared_dir):
   """A TFDS data dir with fer_emotions/fer5_ck built from the generated fake archives."""
   from fer_tfds import build
   from fer_tfds.fer_emotions import dummy_data_generation
 
-  manual_dir = dummy_data_generation.write_archives(tmp_path_factory.mktemp('manual'))
-  data_dir = tmp_path_factory.mktemp('tfds')
-  build.build('fer5_ck', str(manual_dir), str(data_dir))
-  return data_dir
+  def make(folder):
+    manual_dir = dummy_data_generation.write_archives(folder / 'manual')
+    build.build('fer5_ck', str(manual_dir), str(folder / 'tfds'))
+  return made_once(shared_dir / 'tiny_data', make) / 'tfds'
 
 
 @pytest.fixture(scope='session')
-def real_data_dir(tmp_path_factory):
+def real_data_dir(shared_dir):
   """A TFDS data dir with fer_emotions/fer5_ck built from ../shared/data."""
   from fer_tfds import build
 
-  data_dir = tmp_path_factory.mktemp('tfds_real')
-  build.build('fer5_ck', str(SHARED_DATA), str(data_dir))
-  return data_dir
+  return made_once(shared_dir / 'tfds_real',
+                   lambda folder: build.build('fer5_ck', str(SHARED_DATA), str(folder)))
 
 
 @pytest.fixture(scope='session')
-def trained_run(tiny_data_dir, tmp_path_factory):
+def trained_run(tiny_data_dir, shared_dir):
   """A tiny FERNet trained long enough to predict more than one class."""
   from trainer_helpers import run_trainer
 
-  run_dir = tmp_path_factory.mktemp('export') / 'run'
-  # The study's plain recipe (no augmentation, dropout, smoothing or schedule, 4x4
-  # kernels): 48 steps learn the classes and stay clear of int8 near-ties.
-  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}',
-                       '--filters=8,16', '--batch_size=8', '--dropout=0', '--epochs=6',
-                       '--steps_per_epoch=8', '--learning_rate=3e-3', '--weight_decay=0',
-                       '--head_dropout=0', '--label_smoothing=0', '--lr_schedule=constant',
-                       '--rotation=0', '--zoom=0', '--shift=0', '--noflip',
-                       '--brightness=0,0', '--kernel_size=4')
-  assert result.returncode == 0, result.stderr[-3000:]
-  return run_dir
+  def make(folder):
+    # The study's plain recipe (no augmentation, dropout, smoothing or schedule, 4x4
+    # kernels): 48 steps learn the classes and stay clear of int8 near-ties.
+    result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={folder / "run"}',
+                         '--filters=8,16', '--batch_size=8', '--dropout=0', '--epochs=6',
+                         '--steps_per_epoch=8', '--learning_rate=3e-3', '--weight_decay=0',
+                         '--head_dropout=0', '--label_smoothing=0',
+                         '--lr_schedule=constant', '--rotation=0', '--zoom=0', '--shift=0',
+                         '--noflip', '--brightness=0,0', '--kernel_size=4')
+    assert result.returncode == 0, result.stderr[-3000:]
+  return made_once(shared_dir / 'trained', make) / 'run'
 
 
 @pytest.fixture(scope='session')
-def exported(trained_run, tmp_path_factory):
+def exported(trained_run, shared_dir):
   """(out_dir, report) of `python -m export` on trained_run."""
   from export import export
+  from fer_common import contract
 
-  out_dir = tmp_path_factory.mktemp('out') / 'models'
-  report = export.export(str(trained_run), str(out_dir), calibration_samples=40,
-                         latency_runs=5)
-  return out_dir, report
+  def make(folder):
+    export.export(str(trained_run), str(folder / 'models'), calibration_samples=40,
+                  latency_runs=5)
+  out_dir = made_once(shared_dir / 'exported', make) / 'models'
+  return out_dir, json.loads((out_dir / contract.REPORT_JSON).read_text())

@@ -11,29 +11,31 @@ from edge.litert_model import LiteRTModel
 from export import export
 from export import inputs
 from trainer import views
+from conftest import made_once
 from trainer_helpers import run_trainer
 from trainer_helpers import TINY_FLAGS
 
 
-@pytest.fixture(scope='module')
-def second_run(tiny_data_dir, tmp_path_factory):
+@pytest.fixture(scope='session')
+def second_run(tiny_data_dir, shared_dir):
   """A second tiny run with another architecture and seed than `trained_run`."""
-  run_dir = tmp_path_factory.mktemp('member') / 'run'
-  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={run_dir}', '--epochs=1',
-                       '--steps_per_epoch=2', '--seed=7', *TINY_FLAGS)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return run_dir
+  def make(folder):
+    result = run_trainer(f'--data_dir={tiny_data_dir}', f'--run_dir={folder / "run"}',
+                         '--epochs=1', '--steps_per_epoch=2', '--seed=7', *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr[-3000:]
+  return made_once(shared_dir / 'second_run', make) / 'run'
 
 
-@pytest.fixture(scope='module')
-def ensemble_run(trained_run, second_run, tmp_path_factory):
+@pytest.fixture(scope='session')
+def ensemble_run(trained_run, second_run, shared_dir):
   """`python -m trainer.ensemble` over both tiny runs, with mirrored and shifted views."""
-  run_dir = tmp_path_factory.mktemp('ensemble') / 'run'
-  result = run_trainer(f'--members={trained_run},{second_run}', '--flip_tta',
-                       '--shift_tta=2', f'--run_dir={run_dir}', module='trainer.ensemble')
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert 'test accuracy' in result.stdout
-  return run_dir
+  def make(folder):
+    result = run_trainer(f'--members={trained_run},{second_run}', '--flip_tta',
+                         '--shift_tta=2', f'--run_dir={folder / "run"}',
+                         module='trainer.ensemble')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'test accuracy' in result.stdout
+  return made_once(shared_dir / 'ensemble', make) / 'run'
 
 
 def _images(run_dir):

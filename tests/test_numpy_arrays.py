@@ -15,6 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import REPO
+from conftest import made_once
 from trainer_helpers import run_trainer
 from trainer_helpers import TINY_FLAGS
 
@@ -102,14 +103,16 @@ def test_stop_at_deadline_ends_training_when_no_epoch_fits(seconds_left, epochs_
   assert deadline.stopped_after == (1 if seconds_left == 0 else None)
 
 
-@pytest.fixture(scope='module')
-def tiny_arrays(tiny_data_dir, tmp_path_factory):
+@pytest.fixture(scope='session')
+def tiny_arrays(tiny_data_dir, shared_dir):
   """The tiny dataset written by `python -m trainer.dump_arrays`, without its test split."""
-  out = tmp_path_factory.mktemp('arrays') / 'fer5_ck.npz.xz'
-  result = run_trainer(f'--data_dir={tiny_data_dir}', f'--out={out}',
-                       '--splits=train,validation', module='trainer.dump_arrays')
-  assert result.returncode == 0, result.stderr[-3000:]
-  return out
+  def make(folder):
+    result = run_trainer(f'--data_dir={tiny_data_dir}',
+                         f'--out={folder / "fer5_ck.npz.xz"}', '--splits=train,validation',
+                         module='trainer.dump_arrays')
+    assert result.returncode == 0, result.stderr[-3000:]
+  return made_once(shared_dir / 'arrays', make) / 'fer5_ck.npz.xz'
+
 
 
 def test_dump_arrays_writes_the_built_splits(tiny_data_dir, tiny_arrays):
