@@ -47,6 +47,16 @@ requires_real_data = pytest.mark.skipif(
 )
 
 
+def pytest_collection_modifyitems(items):
+  """The long tests (pytest.ini's `long` marker) first in each half of the run: xdist's
+  work stealing gives each of the two test processes one half and moves tests from the
+  end of a half, so a long test started last would keep one process busy alone."""
+  long = [item for item in items if item.get_closest_marker('long')]
+  rest = [item for item in items if not item.get_closest_marker('long')]
+  first = len(items) // 2 - len(long[0::2])
+  items[:] = long[0::2] + rest[:first] + long[1::2] + rest[first:]
+
+
 @pytest.fixture(scope='session')
 def shared_dir(tmp_path_factory, worker_id):
   """A folder every test process of this run sees: with pytest-xdist, the folder above

@@ -398,6 +398,7 @@ def test_a_damaged_model_json_is_one_line(tmp_path):
   assert last.startswith('error:') and 'model.json is not a valid model.json' in last
 
 
+@pytest.mark.long
 def test_every_command_refuses_an_output_another_process_holds(
     trained_run, exported, tiny_data_dir, tmp_path):
   from fer_common import contract

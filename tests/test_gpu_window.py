@@ -7,10 +7,13 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 from conftest import REPO
 from trainer_helpers import run_trainer
 
 
+@pytest.mark.long
 def test_the_gpu_window_runs_start_to_finish_and_reports(tiny_data_dir, tmp_path):
   arrays = tmp_path / 'fer5_ck.npz.xz'
   result = run_trainer(f'--data_dir={tiny_data_dir}', f'--out={arrays}',

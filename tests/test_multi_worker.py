@@ -7,6 +7,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import REPO
@@ -62,6 +63,7 @@ def _weights(path):
   return keras.models.load_model(path, compile=False).get_weights()
 
 
+@pytest.mark.long
 def test_two_workers_killed_and_restarted_end_like_one_uninterrupted_process(
     tiny_data_dir, tmp_path):
   single = tmp_path / 'single'

@@ -196,6 +196,7 @@ runpy.run_module('trainer', run_name='__main__', alter_sys=True)
 '''
 
 
+@pytest.mark.long
 @pytest.mark.skipif(importlib.util.find_spec('jax') is None,
                     reason='jax is not installed (pip install jax): the JAX backend path '
                     'of python -m trainer --arrays runs where it is')
