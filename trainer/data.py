@@ -19,8 +19,9 @@ def builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
   """Returns the built fer_emotions/<dataset> builder, every record of it checked.
 
   Raises:
-    DatasetNotBuiltError: with the command that builds it.
-    DatasetDamagedError: naming the damaged file, with the commands that rebuild it.
+    contract.DatasetNotBuiltError: with the command that builds it.
+    contract.DatasetDamagedError: naming the damaged file, with the commands that
+      rebuild it.
   """
   result = built.builder(dataset, data_dir)
   check_intact(result, dataset, data_dir)
@@ -34,7 +35,8 @@ def check_intact(dataset_builder: tfds.core.DatasetBuilder, dataset: str,
   middle of an epoch.
 
   Raises:
-    DatasetDamagedError: naming the file, with the commands that rebuild the dataset.
+    contract.DatasetDamagedError: naming the file, with the commands that rebuild the
+      dataset.
   """
   for path in sorted(str(p) for p in dataset_builder.data_path.glob('*.tfrecord*')):
     try:

@@ -3,7 +3,7 @@ augmentation layers, K >= 1 FERNets, the compiled training model, the per-exampl
 weights, the callbacks, and the saved inference model(s) at the end.
 
 It uses Keras alone (no TensorFlow), so the same recipe trains under any Keras backend:
-fed by tf.data (trainer.engines) or by numpy arrays (e.g. under JAX on a GPU machine).
+fed by tf.data or by numpy arrays (trainer.sources; e.g. under JAX on a GPU machine).
 
 Several members (--members_at_once=K): one Keras model holds K members, each its own
 augmentation layers (seeded --seed + k) followed by its own FERNet, all fed the same
@@ -75,7 +75,8 @@ def class_weights(counts: list[int]) -> np.ndarray:
 def example_weights(weights: np.ndarray, one_hot):
   """The weight of each example's class (the argmax of `one_hot`): fit()'s
   sample_weight. `one_hot` may be a numpy array or a backend tensor (a tf.data map)."""
-  return keras.ops.take(keras.ops.convert_to_tensor(weights), keras.ops.argmax(one_hot, -1))
+  return keras.ops.take(keras.ops.convert_to_tensor(weights),
+                        keras.ops.argmax(one_hot, -1))
 
 
 def targets(labels, members: int):
@@ -143,7 +144,8 @@ def assemble(config: TrainConfig, num_classes: int, steps_per_epoch: int,
   class_counts: the train split's examples of each class, for --balance_classes.
   """
   members = config.members_at_once
-  augmenters = [augment.build_augmenter(config, seed=config.seed + k) for k in range(members)]
+  augmenters = [augment.build_augmenter(config, seed=config.seed + k)
+                for k in range(members)]
   fernets = [build_fernet(num_classes, config, replicas=replicas) for _ in range(members)]
   for augmenter, fernet in zip(augmenters, fernets):
     augment.allow_xla(augmenter)

@@ -6,6 +6,8 @@ same per-example weights (recipe.example_weights), so every engine trains one re
 TensorFlow is imported only by the TFDS source.
 """
 
+import functools
+
 import keras
 import numpy as np
 
@@ -20,7 +22,8 @@ class TfdsSource:
   """The built dataset of `config`, every record checked before training (data.builder).
 
   Raises (on creation):
-    contract.DatasetNotBuiltError, contract.DatasetDamagedError: with the commands that help.
+    contract.DatasetNotBuiltError, contract.DatasetDamagedError: with the commands that
+      build it again.
   """
 
   def __init__(self, config: TrainConfig):
@@ -84,7 +87,8 @@ class TfdsSource:
       results = reports.write_all(
           inference, self.evaluation(), self.class_names, run.history,
           reports.augmented_batch(augmenter, self.evaluation()['train']), member.reports)
-      lines.append(f"Run dir {member.root}: test accuracy {results['test']['accuracy']:.4f} "
+      lines.append(f"Run dir {member.root}: test accuracy "
+                   f"{results['test']['accuracy']:.4f} "
                    f"(flip-TTA {results['test_flip_tta']['accuracy']:.4f}), validation "
                    f"{results['validation']['accuracy']:.4f}, train "
                    f"{results['train']['accuracy']:.4f}.")
@@ -119,12 +123,21 @@ class ArraysSource:
     from trainer import arrays  # pylint: disable=g-import-not-at-top
     self._config = config
     self.splits, self.class_names = arrays.load(config.arrays, config.dataset)
-    self._train = training_arrays(self.splits, config.train_split)
-    self.train_examples = len(self._train[1])
+    self._train_labels = training_arrays(self.splits, config.train_split)[1]
+    self.train_examples = len(self._train_labels)
+
+  @functools.cached_property
+  def _inputs(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Model inputs of every split held and of the training split(s) ('training'),
+    normalised once for the budget's probe, the run and the report."""
+    result = {split: model_inputs(*arrays, len(self.class_names))
+              for split, arrays in self.splits.items()}
+    result['training'] = training_arrays(result, self._config.train_split)
+    return result
 
   def class_counts(self) -> list[int]:
     """Examples of each class in the train split."""
-    return np.bincount(self._train[1], minlength=len(self.class_names)).tolist()
+    return np.bincount(self._train_labels, minlength=len(self.class_names)).tolist()
 
   def fit_inputs(self, recipe: recipe_lib.Recipe, steps_per_epoch: int,
                  keep_order: bool = False) -> dict:
@@ -133,10 +146,8 @@ class ArraysSource:
     del keep_order  # one process: Keras shuffles
     members, config = len(recipe.fernets), self._config
     kept = steps_per_epoch * config.batch_size  # whole batches only
-    images, labels = model_inputs(*self._train, len(self.class_names))
-    images, labels = images[:kept], labels[:kept]
-    validation_images, validation_labels = model_inputs(*self.splits['validation'],
-                                                        len(self.class_names))
+    images, labels = (a[:kept] for a in self._inputs['training'])
+    validation_images, validation_labels = self._inputs['validation']
     weights = None
     if recipe.class_weights is not None:
       weights = np.asarray(recipe_lib.example_weights(recipe.class_weights, labels))
@@ -158,9 +169,8 @@ class ArraysSource:
       outputs += [inference(image), mirrored(image)]
     together = keras.Model(image, outputs)
     lines = []
-    for split, (images, labels) in self.splits.items():
-      x, _ = model_inputs(images, labels, len(self.class_names))
-      predicted = together.predict(x, batch_size=256, verbose=0)
+    for split, (_, labels) in self.splits.items():
+      predicted = together.predict(self._inputs[split][0], batch_size=256, verbose=0)
       for k in range(len(inference_models)):
         name = f'member {k} ' if len(inference_models) > 1 else ''
         plain, averaged = (np.mean(p.argmax(-1) == labels)

@@ -120,7 +120,8 @@ def _train_in(run: RunDir, config: TrainConfig, chief: bool, root: pathlib.Path)
     from trainer import multi_worker  # pylint: disable=g-import-not-at-top
     callback_list.remove(backup)  # TensorFlow's checkpoints resume a multi-worker run
     backup = multi_worker.CheckpointBackup(run.backup, RunDir(root).backup)
-    multi_worker.fit(strategy, recipe.training_model, inputs['x'], inputs['validation_data'],
+    multi_worker.fit(strategy, recipe.training_model, inputs['x'],
+                     inputs['validation_data'],
                      epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                      steps_per_execution=config.steps_per_execution,
                      callbacks=callback_list, backup=backup,
