@@ -96,11 +96,16 @@ def test_ensemble_exports_and_int8_agrees_with_keras(ensemble_run, tmp_path):
                                      ).predict(images, verbose=0)
   lite = LiteRTModel(tmp_path / 'models' / 'int8.tflite')
   got = np.array([lite.predict(image) for image in images])
-  # int8 moves probabilities by a step or two of 1/256; it may flip near-ties only.
+  # int8 moves probabilities by a step or two of 1/256 on average, and the worst face of
+  # this tiny ensemble by one to eight steps from run to run. It may flip near-ties only.
   top2 = np.sort(expected, axis=-1)[:, -2:]
   clear = top2[:, 1] - top2[:, 0] > 0.05
   assert (got.argmax(-1) == expected.argmax(-1))[clear].mean() >= 0.95
-  assert np.abs(got - expected).max() < 0.03
+  error = np.abs(got - expected)
+  assert error.mean() < 0.01 and error.max() < 0.1, (error.mean(), error.max())
+  # Raw 0..255 pixels instead of the normalised input move the mean far past that bound.
+  wrong = np.array([lite.predict(image * 255) for image in images])
+  assert np.abs(wrong - expected).mean() > 0.01
   assert report['dataset'] == 'fer5_ck'
 
 
