@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from trainer import augment
 from trainer import model
+from trainer import views
 from trainer.config import TrainConfig
 
 
@@ -39,6 +40,23 @@ def test_mixed_precision_keeps_float32_probabilities(policy, compute):
   probabilities = fernet(np.zeros((2, 48, 48, 1), np.float32))
   assert probabilities.dtype == 'float32'
   np.testing.assert_allclose(np.sum(probabilities, axis=-1), 1.0, rtol=1e-3)
+
+
+def test_a_mirror_average_built_in_mixed_precision_reports_float32_probabilities():
+  """The trainer's reports build their flip-averaged model under the training policy; the
+  numbers must be the float32 inference model's, as the export and trainer.evaluate see."""
+  fernet = model.build_fernet(5, filters=(8, 8), kernel_size=3, dropout=0.0,
+                              head_dropout=0.0, dtype_policy='float32')
+  images = np.random.default_rng(0).random((4, 48, 48, 1)).astype(np.float32)
+  expected = views.build_ensemble([fernet], flip_tta=True).predict(images, verbose=0)
+  previous = keras.config.dtype_policy().name
+  keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    got = views.build_ensemble([fernet], flip_tta=True).predict(images, verbose=0)
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+  assert got.dtype == np.float32
+  np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
 
 def test_augmentation_changes_images_only_in_training():

@@ -16,9 +16,12 @@ from trainer import multi_worker
 from trainer import recipe
 
 # No dropout or augmentation: the runs compared differ only in how they are distributed.
+# float32: bfloat16 (what precision=auto picks on an AMX CPU) rounds two workers' sums of
+# half-batches otherwise than one process's sum of the batch.
 EXACT_FLAGS = ('--filters=4,8', '--batch_size=8', '--eval_limit=16', '--dropout=0',
                '--head_dropout=0', '--rotation=0', '--zoom=0', '--shift=0', '--noflip',
-               '--brightness=0,0', '--steps_per_epoch=4', '--balance_classes')
+               '--brightness=0,0', '--steps_per_epoch=4', '--balance_classes',
+               '--precision=float32')
 
 # Runs a module with the custom step wrapped to SIGKILL the process before its N-th call.
 DIE_BEFORE_STEP = '''

@@ -43,6 +43,8 @@ def build_ensemble(models: list[keras.Model], flip_tta: bool,
     if len(models) > 1:
       model.name = f'member_{index}'  # loaded runs are all called 'fernet'
     outputs.extend(model(view) for view in views)
-  averaged = keras.layers.Average(name='probabilities')(outputs) if len(outputs) > 1 \
-      else outputs[0]
+  # float32 whatever the global policy: a run in mixed precision reports the probabilities
+  # of its float32 inference model, as the export and `trainer.evaluate` see them.
+  averaged = keras.layers.Average(name='probabilities', dtype='float32')(outputs) \
+      if len(outputs) > 1 else outputs[0]
   return keras.Model(image, averaged, name='fernet_ensemble')
